@@ -1,0 +1,320 @@
+//! The model folder: which files exist and what the sentence-transformers configs in it say.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::modules::{Dense, Module};
+use crate::pooling::PoolingConfig;
+
+/// Which ONNX export of the model to load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dtype {
+    #[default]
+    Fp32,
+    /// Dynamic int8 quantisation (`model_quantized.onnx`).
+    Q8,
+}
+
+impl Dtype {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "fp32" => Some(Dtype::Fp32),
+            "q8" | "int8" => Some(Dtype::Q8),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::Fp32 => "fp32",
+            Dtype::Q8 => "q8",
+        }
+    }
+
+    fn file_name(self) -> &'static str {
+        match self {
+            Dtype::Fp32 => "model.onnx",
+            Dtype::Q8 => "model_quantized.onnx",
+        }
+    }
+}
+
+/// The files an embedder loads from a model folder.
+#[derive(Clone, Debug)]
+pub struct ModelFiles {
+    pub dir: PathBuf,
+    pub onnx: PathBuf,
+    pub tokenizer: PathBuf,
+}
+
+impl ModelFiles {
+    /// Finds the ONNX graph (`onnx/<file>`, the Hugging Face / transformers.js layout, then
+    /// `<file>` at the root) and `tokenizer.json`.
+    pub fn locate(dir: &Path, dtype: Dtype, model_file: Option<&str>) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::ModelNotFound { what: "model folder".into(), looked_at: vec![dir.to_path_buf()] });
+        }
+        let candidates = match model_file {
+            Some(file) => vec![dir.join(file)],
+            None => vec![dir.join("onnx").join(dtype.file_name()), dir.join(dtype.file_name())],
+        };
+        let onnx = candidates
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .ok_or_else(|| Error::ModelNotFound { what: format!("ONNX model ({})", dtype.name()), looked_at: candidates })?;
+        let tokenizer = dir.join("tokenizer.json");
+        if !tokenizer.is_file() {
+            return Err(Error::ModelNotFound { what: "tokenizer (tokenizer.json)".into(), looked_at: vec![tokenizer] });
+        }
+        Ok(ModelFiles { dir: dir.to_path_buf(), onnx, tokenizer })
+    }
+}
+
+/// Reads a JSON file; `Ok(None)` when it does not exist.
+pub fn read_json(path: &Path) -> Result<Option<Value>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::invalid(path, format!("not valid JSON: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::invalid(path, e)),
+    }
+}
+
+fn optional_usize(json: &Option<Value>, key: &str, path: &Path) -> Result<Option<usize>> {
+    match json.as_ref().and_then(|j| j.get(key)) {
+        None | Some(Value::Null) => Ok(None),
+        // tokenizer_config.json writes "no limit" as a huge float (1e30)
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if v > 0 => Ok(Some(v as usize)),
+            _ => match n.as_f64() {
+                Some(f) if f >= 1.0 => Ok(Some(f.min(usize::MAX as f64) as usize)),
+                _ => Err(Error::invalid(path, format!("`{key}` must be a positive integer, found {n}"))),
+            },
+        },
+        Some(other) => Err(Error::invalid(path, format!("`{key}` must be a positive integer, found {other}"))),
+    }
+}
+
+fn optional_bool(json: &Option<Value>, key: &str, path: &Path) -> Result<Option<bool>> {
+    match json.as_ref().and_then(|j| j.get(key)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(Error::invalid(path, format!("`{key}` must be a boolean, found {other}"))),
+    }
+}
+
+/// What the model's own configuration files say about how sentence-transformers embeds with it.
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    /// Tokens per text after truncation (special tokens included).
+    pub max_seq_length: usize,
+    /// The model's positional limit, when `config.json` gives one.
+    pub max_position_embeddings: Option<usize>,
+    pub do_lower_case: bool,
+    pub pooling: PoolingConfig,
+    /// Modules after pooling, in `modules.json` order.
+    pub modules: Vec<Module>,
+    /// `config_sentence_transformers.json` prompts by name (`query`, `document`, …).
+    pub prompts: BTreeMap<String, String>,
+    pub hidden_size: Option<usize>,
+}
+
+impl ModelConfig {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let sbert_path = dir.join("sentence_bert_config.json");
+        let sbert = read_json(&sbert_path)?;
+        let tok_cfg_path = dir.join("tokenizer_config.json");
+        let tok_cfg = read_json(&tok_cfg_path)?;
+        let model_cfg_path = dir.join("config.json");
+        let model_cfg = read_json(&model_cfg_path)?;
+
+        let max_position_embeddings = optional_usize(&model_cfg, "max_position_embeddings", &model_cfg_path)?;
+        let model_max_length = optional_usize(&tok_cfg, "model_max_length", &tok_cfg_path)?;
+        // sentence-transformers truncates at sentence_bert_config.max_seq_length; without it, at
+        // min(tokenizer model_max_length, config max_position_embeddings).
+        let max_seq_length = match optional_usize(&sbert, "max_seq_length", &sbert_path)? {
+            Some(n) => n,
+            None => match (model_max_length, max_position_embeddings) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) => a,
+                (None, Some(b)) => b,
+                (None, None) => 512,
+            },
+        };
+        let do_lower_case = optional_bool(&sbert, "do_lower_case", &sbert_path)?.unwrap_or(false);
+        let hidden_size = optional_usize(&model_cfg, "hidden_size", &model_cfg_path)?;
+
+        let (pooling, modules) = Self::load_modules(dir)?;
+
+        let st_path = dir.join("config_sentence_transformers.json");
+        let mut prompts = BTreeMap::new();
+        if let Some(Value::Object(st)) = read_json(&st_path)? {
+            match st.get("prompts") {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(map)) => {
+                    for (name, prompt) in map {
+                        let prompt = prompt
+                            .as_str()
+                            .ok_or_else(|| Error::invalid(&st_path, format!("prompt `{name}` must be a string")))?;
+                        prompts.insert(name.clone(), prompt.to_string());
+                    }
+                }
+                Some(other) => return Err(Error::invalid(&st_path, format!("`prompts` must be an object, found {other}"))),
+            }
+        }
+
+        Ok(ModelConfig { max_seq_length, max_position_embeddings, do_lower_case, pooling, modules, prompts, hidden_size })
+    }
+
+    /// Walks `modules.json`. Without it, sentence-transformers builds Transformer + mean Pooling.
+    fn load_modules(dir: &Path) -> Result<(PoolingConfig, Vec<Module>)> {
+        let path = dir.join("modules.json");
+        let Some(json) = read_json(&path)? else {
+            return Ok((PoolingConfig::default(), Vec::new()));
+        };
+        let entries = json.as_array().ok_or_else(|| Error::invalid(&path, "expected a JSON array of modules"))?;
+        let mut pooling = None;
+        let mut modules = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let ty = entry
+                .get("type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::invalid(&path, format!("module {i} has no string `type`")))?;
+            let module_dir = dir.join(entry.get("path").and_then(Value::as_str).unwrap_or(""));
+            // Class paths moved between sentence-transformers versions
+            // (`sentence_transformers.models.Dense`, `sentence_transformers.base.modules.dense.Dense`):
+            // the class name is what identifies the module.
+            match ty.rsplit('.').next().unwrap_or(ty) {
+                "Transformer" if i == 0 => {}
+                "Pooling" if pooling.is_none() && modules.is_empty() => {
+                    let cfg_path = module_dir.join("config.json");
+                    let cfg = read_json(&cfg_path)?.ok_or_else(|| Error::ModelNotFound {
+                        what: "pooling config".into(),
+                        looked_at: vec![cfg_path.clone()],
+                    })?;
+                    pooling = Some(PoolingConfig::from_json(&cfg).map_err(|reason| Error::invalid(&cfg_path, reason))?);
+                }
+                "Dense" if pooling.is_some() => modules.push(Module::Dense(Dense::load(&module_dir)?)),
+                "Normalize" if pooling.is_some() => modules.push(Module::Normalize),
+                _ => {
+                    return Err(Error::invalid(
+                        &path,
+                        format!("module {i} of type `{ty}` is not supported here (supported: Transformer, then Pooling, then Dense/Normalize)"),
+                    ))
+                }
+            }
+        }
+        let pooling = pooling.ok_or_else(|| Error::invalid(&path, "no Pooling module: the model does not produce sentence embeddings"))?;
+        Ok((pooling, modules))
+    }
+
+    pub fn normalizes(&self) -> bool {
+        matches!(self.modules.last(), Some(Module::Normalize))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pooling::PoolingMode;
+
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn max_length_precedence() {
+        let d = folder(&[
+            ("sentence_bert_config.json", r#"{"max_seq_length": 256, "do_lower_case": true}"#),
+            ("tokenizer_config.json", r#"{"model_max_length": 512}"#),
+            ("config.json", r#"{"max_position_embeddings": 512, "hidden_size": 384}"#),
+        ]);
+        let c = ModelConfig::load(d.path()).unwrap();
+        assert_eq!((c.max_seq_length, c.do_lower_case, c.hidden_size), (256, true, Some(384)));
+
+        let d = folder(&[("tokenizer_config.json", r#"{"model_max_length": 128}"#), ("config.json", r#"{"max_position_embeddings": 512}"#)]);
+        assert_eq!(ModelConfig::load(d.path()).unwrap().max_seq_length, 128);
+
+        let d = folder(&[("tokenizer_config.json", r#"{"model_max_length": 1e30}"#), ("config.json", r#"{"max_position_embeddings": 514}"#)]);
+        assert_eq!(ModelConfig::load(d.path()).unwrap().max_seq_length, 514);
+    }
+
+    #[test]
+    fn no_modules_json_means_mean_pooling_without_normalize() {
+        let d = folder(&[]);
+        let c = ModelConfig::load(d.path()).unwrap();
+        assert_eq!(c.pooling.modes, vec![PoolingMode::Mean]);
+        assert!(!c.normalizes());
+    }
+
+    #[test]
+    fn modules_in_order_with_any_class_path() {
+        let d = folder(&[
+            (
+                "modules.json",
+                r#"[{"idx":0,"path":"","type":"sentence_transformers.base.modules.transformer.Transformer"},
+                    {"idx":1,"path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
+                    {"idx":2,"path":"2_Normalize","type":"sentence_transformers.models.Normalize"}]"#,
+            ),
+            ("1_Pooling/config.json", r#"{"pooling_mode": "max"}"#),
+        ]);
+        let c = ModelConfig::load(d.path()).unwrap();
+        assert_eq!(c.pooling.modes, vec![PoolingMode::Max]);
+        assert!(c.normalizes());
+    }
+
+    #[test]
+    fn unknown_module_type_is_named() {
+        let d = folder(&[(
+            "modules.json",
+            r#"[{"path":"","type":"sentence_transformers.models.Transformer"},{"path":"x","type":"sentence_transformers.models.LSTM"}]"#,
+        )]);
+        let err = ModelConfig::load(d.path()).unwrap_err();
+        assert_eq!(err.code(), "ERR_MODEL_INVALID");
+        assert!(err.to_string().contains("sentence_transformers.models.LSTM"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_and_broken_json_name_the_file() {
+        let d = folder(&[("sentence_bert_config.json", r#"{"max_seq_length": "long"}"#)]);
+        let err = ModelConfig::load(d.path()).unwrap_err();
+        assert!(err.to_string().contains("sentence_bert_config.json") && err.to_string().contains("max_seq_length"), "{err}");
+
+        let d = folder(&[("config.json", "{not json")]);
+        let err = ModelConfig::load(d.path()).unwrap_err();
+        assert_eq!(err.code(), "ERR_MODEL_INVALID");
+        assert!(err.to_string().contains("config.json"), "{err}");
+
+        let d = folder(&[("config_sentence_transformers.json", r#"{"prompts": {"query": 3}}"#)]);
+        assert!(ModelConfig::load(d.path()).unwrap_err().to_string().contains("query"));
+    }
+
+    #[test]
+    fn prompts_are_read() {
+        let d = folder(&[("config_sentence_transformers.json", r#"{"prompts": {"query": "query: ", "document": "passage: "}}"#)]);
+        let c = ModelConfig::load(d.path()).unwrap();
+        assert_eq!(c.prompts.get("query").map(String::as_str), Some("query: "));
+    }
+
+    #[test]
+    fn locate_prefers_onnx_folder_and_reports_where_it_looked() {
+        let d = folder(&[("model.onnx", "x"), ("tokenizer.json", "{}")]);
+        assert_eq!(ModelFiles::locate(d.path(), Dtype::Fp32, None).unwrap().onnx, d.path().join("model.onnx"));
+        let err = ModelFiles::locate(d.path(), Dtype::Q8, None).unwrap_err();
+        assert_eq!(err.code(), "ERR_MODEL_NOT_FOUND");
+        assert!(err.to_string().contains("onnx/model_quantized.onnx"), "{err}");
+
+        let d = folder(&[("onnx/model.onnx", "x")]);
+        let err = ModelFiles::locate(d.path(), Dtype::Fp32, None).unwrap_err();
+        assert!(err.to_string().contains("tokenizer.json"), "{err}");
+    }
+}

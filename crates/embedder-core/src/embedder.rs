@@ -1,0 +1,267 @@
+//! The embedder: a model folder in, sentence-transformers vectors out.
+
+use std::path::PathBuf;
+
+use crate::batching::{pad, plan_batches};
+use crate::config::{Dtype, ModelConfig, ModelFiles};
+use crate::error::{Error, Result};
+use crate::modules::Module;
+use crate::pooling::{pool, PoolingMode};
+use crate::runtime::{environment, OnnxModel, OutputKind, SessionOptions};
+use crate::tokenize::{TextTokenizer, TokenizedText};
+
+/// How to load a model. Every override is optional: by default the model's own files decide.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EmbedderOptions {
+    pub model_dir: PathBuf,
+    /// The ONNX Runtime shared library (`libonnxruntime.so.1`).
+    pub runtime_library: PathBuf,
+    pub dtype: Dtype,
+    /// An ONNX file inside the model folder, instead of the one `dtype` picks.
+    pub model_file: Option<String>,
+    pub max_length: Option<usize>,
+    pub pooling: Option<PoolingMode>,
+    pub normalize: Option<bool>,
+    /// Texts per inference call.
+    pub batch_size: usize,
+    /// ONNX Runtime intra-op threads; `None` = the cores this process may use.
+    pub threads: Option<usize>,
+}
+
+impl EmbedderOptions {
+    pub fn new(model_dir: impl Into<PathBuf>, runtime_library: impl Into<PathBuf>) -> Self {
+        EmbedderOptions {
+            model_dir: model_dir.into(),
+            runtime_library: runtime_library.into(),
+            dtype: Dtype::Fp32,
+            model_file: None,
+            max_length: None,
+            pooling: None,
+            normalize: None,
+            batch_size: 32,
+            threads: None,
+        }
+    }
+
+    pub fn with_dtype(mut self, dtype: Dtype) -> Self {
+        self.dtype = dtype;
+        self
+    }
+
+    pub fn with_model_file(mut self, file: Option<String>) -> Self {
+        self.model_file = file;
+        self
+    }
+
+    pub fn with_max_length(mut self, max_length: Option<usize>) -> Self {
+        self.max_length = max_length;
+        self
+    }
+
+    pub fn with_pooling(mut self, pooling: Option<PoolingMode>) -> Self {
+        self.pooling = pooling;
+        self
+    }
+
+    pub fn with_normalize(mut self, normalize: Option<bool>) -> Self {
+        self.normalize = normalize;
+        self
+    }
+
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    pub fn with_threads(mut self, threads: Option<usize>) -> Self {
+        self.threads = threads;
+        self
+    }
+}
+
+/// The cores this process may run on: `available_parallelism` honours CPU affinity and cgroup
+/// quotas, so in a container it is the quota, not the host's core count.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// What was loaded, for display and for cache keys.
+#[derive(Clone, Debug)]
+pub struct ModelInfo {
+    pub model_dir: PathBuf,
+    pub onnx_path: PathBuf,
+    pub tokenizer_path: PathBuf,
+    pub dtype: Dtype,
+    pub pooling: Vec<PoolingMode>,
+    pub normalize: bool,
+    pub max_length: usize,
+    pub dimension: usize,
+    pub input_names: Vec<String>,
+    pub output_name: String,
+    pub prompts: Vec<(String, String)>,
+    pub threads: usize,
+}
+
+pub struct Embedder {
+    tokenizer: TextTokenizer,
+    model: OnnxModel,
+    config: ModelConfig,
+    info: ModelInfo,
+    batch_size: usize,
+}
+
+impl Embedder {
+    pub fn load(options: &EmbedderOptions) -> Result<Self> {
+        if options.batch_size == 0 {
+            return Err(Error::InvalidOption { option: "batchSize", reason: "must be at least 1".into() });
+        }
+        let threads = options.threads.unwrap_or_else(default_threads);
+        if threads == 0 {
+            return Err(Error::InvalidOption { option: "threads", reason: "must be at least 1".into() });
+        }
+        let files = ModelFiles::locate(&options.model_dir, options.dtype, options.model_file.as_deref())?;
+        let mut config = ModelConfig::load(&files.dir)?;
+
+        if let Some(max_length) = options.max_length {
+            if max_length < 2 || config.max_position_embeddings.is_some_and(|limit| max_length > limit) {
+                return Err(Error::InvalidOption {
+                    option: "maxLength",
+                    reason: format!(
+                        "{max_length} is outside what the model supports (2..={})",
+                        config.max_position_embeddings.unwrap_or(usize::MAX)
+                    ),
+                });
+            }
+            config.max_seq_length = max_length;
+        }
+        if let Some(mode) = options.pooling {
+            config.pooling.modes = vec![mode];
+        }
+        match options.normalize {
+            Some(true) if !config.normalizes() => config.modules.push(Module::Normalize),
+            Some(false) => config.modules.retain(|m| !matches!(m, Module::Normalize)),
+            _ => {}
+        }
+
+        let tokenizer = TextTokenizer::from_file(&files.tokenizer, config.max_seq_length, config.do_lower_case)?;
+        let env = environment(&options.runtime_library)?;
+        let model = OnnxModel::load(env, &files.onnx, &SessionOptions { intra_threads: threads })?;
+
+        let hidden = model
+            .hidden_size
+            .or(config.pooling.dimension)
+            .or(config.hidden_size)
+            .ok_or_else(|| Error::invalid(&files.onnx, "cannot tell the embedding dimension from the graph or the configs"))?;
+        let mut dimension = match model.output_kind {
+            OutputKind::TokenEmbeddings => config.pooling.output_dimension(hidden),
+            OutputKind::SentenceEmbedding => hidden,
+        };
+        for module in &config.modules {
+            if let Module::Dense(dense) = module {
+                if dense.in_features != dimension {
+                    return Err(Error::invalid(
+                        &files.dir,
+                        format!("a Dense module takes {} values but receives {dimension}", dense.in_features),
+                    ));
+                }
+            }
+            dimension = module.output_dimension(dimension);
+        }
+
+        let info = ModelInfo {
+            model_dir: files.dir.clone(),
+            onnx_path: files.onnx.clone(),
+            tokenizer_path: files.tokenizer.clone(),
+            dtype: options.dtype,
+            pooling: config.pooling.modes.clone(),
+            normalize: config.normalizes(),
+            max_length: config.max_seq_length,
+            dimension,
+            input_names: model.input_names.clone(),
+            output_name: model.output_name.clone(),
+            prompts: config.prompts.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            threads,
+        };
+        Ok(Embedder { tokenizer, model, config, info, batch_size: options.batch_size })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn dimension(&self) -> usize {
+        self.info.dimension
+    }
+
+    /// The model's prompt by name (`query`, `document`), when its configs define one.
+    pub fn prompt(&self, name: &str) -> Option<&str> {
+        self.config.prompts.get(name).map(String::as_str)
+    }
+
+    pub fn tokenize<S: AsRef<str> + Sync>(&self, texts: &[S], prompt: &str) -> Result<Vec<TokenizedText>> {
+        self.tokenizer.encode_batch(prompt, texts)
+    }
+
+    /// Embeds `texts` (with `prompt` prepended, `""` for none). Returns `texts.len() × dimension`
+    /// values, row-major, in input order.
+    pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S], prompt: &str) -> Result<Vec<f32>> {
+        let dim = self.dimension();
+        let mut out = vec![0f32; texts.len() * dim];
+        if texts.is_empty() {
+            return Ok(out);
+        }
+        let tokens = self.tokenize(texts, prompt)?;
+        let prompt_len = if self.config.pooling.include_prompt { 0 } else { self.tokenizer.prompt_length(prompt)? };
+        let lengths: Vec<usize> = tokens.iter().map(TokenizedText::len).collect();
+        for rows in plan_batches(&lengths, self.batch_size, None) {
+            let batch_tokens: Vec<&TokenizedText> = rows.iter().map(|&i| &tokens[i]).collect();
+            let inputs = pad(&batch_tokens);
+            let mut pool_mask = inputs.attention_mask.clone();
+            if prompt_len > 0 {
+                for row in pool_mask.chunks_exact_mut(inputs.seq) {
+                    row[..prompt_len.min(inputs.seq)].fill(0);
+                }
+            }
+            let pooled = self.model.run(&inputs, |data, shape| self.pool_batch(data, shape, &pool_mask, inputs.rows, inputs.seq))?;
+            for (&row, vector) in rows.iter().zip(pooled) {
+                out[row * dim..(row + 1) * dim].copy_from_slice(&vector);
+            }
+        }
+        Ok(out)
+    }
+
+    fn pool_batch(&self, data: &[f32], shape: &[usize], mask: &[i64], rows: usize, seq: usize) -> Result<Vec<Vec<f32>>> {
+        let unexpected = || Error::Runtime(format!("the model returned shape {shape:?} for a batch of {rows} × {seq} tokens"));
+        let mut vectors = Vec::with_capacity(rows);
+        match self.model.output_kind {
+            OutputKind::TokenEmbeddings => {
+                let &[r, s, hidden] = shape else { return Err(unexpected()) };
+                if r != rows || s != seq {
+                    return Err(unexpected());
+                }
+                for (tokens, row_mask) in data.chunks_exact(s * hidden).zip(mask.chunks_exact(seq)) {
+                    let mut v = Vec::with_capacity(self.config.pooling.output_dimension(hidden));
+                    pool(&self.config.pooling.modes, tokens, row_mask, hidden, &mut v)?;
+                    vectors.push(v);
+                }
+            }
+            OutputKind::SentenceEmbedding => {
+                let &[r, hidden] = shape else { return Err(unexpected()) };
+                if r != rows {
+                    return Err(unexpected());
+                }
+                vectors.extend(data.chunks_exact(hidden).map(<[f32]>::to_vec));
+            }
+        }
+        for v in vectors.iter_mut() {
+            for module in &self.config.modules {
+                *v = module.apply(std::mem::take(v));
+            }
+            if v.len() != self.info.dimension {
+                return Err(Error::Runtime(format!("produced {} values, expected {}", v.len(), self.info.dimension)));
+            }
+        }
+        Ok(vectors)
+    }
+}

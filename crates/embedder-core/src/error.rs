@@ -1,0 +1,52 @@
+use std::path::PathBuf;
+
+/// Every way embedding can fail. Each variant maps to one stable code (see [`Error::code`]) that
+/// the JavaScript binding exposes as `error.code`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what} not found: looked for {}", format_paths(.looked_at))]
+    ModelNotFound { what: String, looked_at: Vec<PathBuf> },
+
+    #[error("{}: {reason}", .path.display())]
+    ModelInvalid { path: PathBuf, reason: String },
+
+    #[error("input {index}: {reason}")]
+    InvalidInput { index: usize, reason: String },
+
+    #[error("invalid option `{option}`: {reason}")]
+    InvalidOption { option: &'static str, reason: String },
+
+    #[error("the embedder was disposed; create a new one to embed again")]
+    Disposed,
+
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl Error {
+    /// The stable code JavaScript callers match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::ModelNotFound { .. } => "ERR_MODEL_NOT_FOUND",
+            Error::ModelInvalid { .. } => "ERR_MODEL_INVALID",
+            Error::InvalidInput { .. } => "ERR_INVALID_INPUT",
+            Error::InvalidOption { .. } => "ERR_INVALID_OPTION",
+            Error::Disposed => "ERR_DISPOSED",
+            Error::Runtime(_) => "ERR_RUNTIME",
+        }
+    }
+
+    pub(crate) fn invalid(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        Error::ModelInvalid { path: path.into(), reason: reason.to_string() }
+    }
+
+    pub(crate) fn runtime(context: &str, err: impl std::fmt::Display) -> Self {
+        Error::Runtime(format!("ONNX Runtime failed {context}: {err}"))
+    }
+}
+
+fn format_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

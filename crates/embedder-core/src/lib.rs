@@ -1,0 +1,20 @@
+//! Sentence-transformers inference on ONNX Runtime.
+//!
+//! [`Embedder`] loads a sentence-transformers model exported to ONNX from a local folder and embeds
+//! text as `SentenceTransformer.encode` does: the model's tokenizer and truncation length, its
+//! pooling, and the modules that follow pooling (`Dense`, `Normalize`), all read from the model's
+//! own configuration files.
+
+pub mod batching;
+pub mod config;
+pub mod embedder;
+pub mod error;
+pub mod modules;
+pub mod pooling;
+pub mod runtime;
+pub mod tokenize;
+
+pub use config::{Dtype, ModelConfig, ModelFiles};
+pub use embedder::{default_threads, Embedder, EmbedderOptions, ModelInfo};
+pub use error::{Error, Result};
+pub use pooling::PoolingMode;

@@ -1,0 +1,98 @@
+//! Text → token ids, the way sentence-transformers' `Transformer.tokenize` prepares them.
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::error::{Error, Result};
+
+/// One tokenized text, unpadded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenizedText {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+}
+
+impl TokenizedText {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    path: PathBuf,
+    do_lower_case: bool,
+    max_length: usize,
+}
+
+impl TextTokenizer {
+    pub fn from_file(path: &Path, max_length: usize, do_lower_case: bool) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::invalid(path, e))?;
+        let inner = Tokenizer::from_bytes(&bytes).map_err(|e| Error::invalid(path, format!("not a usable tokenizer.json: {e}")))?;
+        Self::new(inner, path.to_path_buf(), max_length, do_lower_case)
+    }
+
+    pub fn new(mut inner: Tokenizer, path: PathBuf, max_length: usize, do_lower_case: bool) -> Result<Self> {
+        // Padding is ours to do per batch; truncation follows the model's max_seq_length whatever
+        // tokenizer.json carries.
+        inner.with_padding(None);
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| Error::invalid(&path, format!("cannot truncate at {max_length} tokens: {e}")))?;
+        Ok(TextTokenizer { inner, path, do_lower_case, max_length })
+    }
+
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// sentence-transformers strips each text, lowercases it when the model says
+    /// `do_lower_case`, and prepends the prompt before that.
+    fn prepare(&self, prompt: &str, text: &str) -> String {
+        let joined;
+        let text = if prompt.is_empty() {
+            text
+        } else {
+            joined = format!("{prompt}{text}");
+            &joined
+        };
+        let text = text.trim();
+        if self.do_lower_case {
+            text.to_lowercase()
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn encode_batch<S: AsRef<str> + Sync>(&self, prompt: &str, texts: &[S]) -> Result<Vec<TokenizedText>> {
+        let prepared: Vec<String> = texts.iter().map(|t| self.prepare(prompt, t.as_ref())).collect();
+        let encodings = self
+            .inner
+            .encode_batch(prepared, true)
+            .map_err(|e| Error::Runtime(format!("tokenizer {} failed: {e}", self.path.display())))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| TokenizedText { ids: e.get_ids().to_vec(), type_ids: e.get_type_ids().to_vec() })
+            .collect())
+    }
+
+    /// Tokens the prompt occupies at the start of a text, the [CLS] token included: what
+    /// sentence-transformers masks out of pooling when `include_prompt` is false.
+    pub fn prompt_length(&self, prompt: &str) -> Result<usize> {
+        if prompt.is_empty() {
+            return Ok(0);
+        }
+        let tokens = self.encode_batch("", &[prompt])?;
+        Ok(tokens[0].len().saturating_sub(1))
+    }
+}
