@@ -162,6 +162,7 @@ class Embedder {
   }
 
   async initialize() {
+    this.#checkNotDisposed()
     if (!this.#info) this.#info = publicInfo(await nativeCall(this.#native.initialize()))
     return this
   }
@@ -189,9 +190,14 @@ class Embedder {
     return this.#info
   }
 
+  // Calls that need no native work still report disposal like the others.
+  #checkNotDisposed() {
+    if (this.#native.disposed) throw new EmbedderError('ERR_DISPOSED', 'the embedder was disposed; create a new one to embed again')
+  }
+
   async #embed(texts, promptName, output) {
     if (texts.length === 0) {
-      if (this.#native.disposed) throw new EmbedderError('ERR_DISPOSED', 'the embedder was disposed; create a new one to embed again')
+      this.#checkNotDisposed()
       return []
     }
     const flat = await nativeCall(this.#native.embed(texts, promptName))
