@@ -21,6 +21,13 @@ pub enum Error {
 
     #[error("{0}")]
     Runtime(String),
+
+    /// Data that is not one input among others: a corpus, a saved vocabulary.
+    #[error("{0}")]
+    InvalidData(String),
+
+    #[error("the TF-IDF vocabulary is not fitted; call fit(corpus) first or load a fitted one with fromJSON")]
+    NotFitted,
 }
 
 impl Error {
@@ -33,6 +40,8 @@ impl Error {
             Error::InvalidOption { .. } => "ERR_INVALID_OPTION",
             Error::Disposed => "ERR_DISPOSED",
             Error::Runtime(_) => "ERR_RUNTIME",
+            Error::InvalidData(_) => "ERR_INVALID_INPUT",
+            Error::NotFitted => "ERR_NOT_FITTED",
         }
     }
 

@@ -9,9 +9,12 @@ pub mod batching;
 pub mod config;
 pub mod embedder;
 pub mod error;
+pub mod lexical;
 pub mod modules;
 pub mod pooling;
+pub mod quantize;
 pub mod runtime;
+pub mod similarity;
 pub mod tokenize;
 
 pub use config::{Dtype, ModelConfig, ModelFiles};
