@@ -16,6 +16,8 @@ export interface EmbedderOptions {
   normalize?: boolean
   /** Texts per inference call (default 32). */
   batchSize?: number
+  /** Padded tokens (texts × longest) per inference call (default 512); longer texts run alone. */
+  maxBatchTokens?: number
   /** ONNX Runtime intra-op threads; default: the cores this process may use (the CPU quota in a container). */
   threads?: number
 }

@@ -116,6 +116,7 @@ function checkOptions(options) {
     pooling: choice('pooling', ['mean', 'cls', 'max']),
     normalize,
     batchSize: count('batchSize'),
+    maxBatchTokens: count('maxBatchTokens'),
     threads: count('threads'),
     runtimeLibrary: runtimeLibrary(),
   }

@@ -11,6 +11,7 @@ async function usage(): Promise<void> {
     pooling: 'mean',
     normalize: true,
     batchSize: 16,
+    maxBatchTokens: 1024,
     threads: defaultThreads(),
   }
   const lazy = new Embedder(options)

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use embedder_core::{Dtype, EmbedderOptions, Error, PoolingMode};
+use embedder_core::{Dtype, EmbedderOptions, Error, PoolingMode, DEFAULT_MAX_BATCH_TOKENS};
 use napi_derive::napi;
 
 #[napi(object)]
@@ -15,6 +15,7 @@ pub struct NativeEmbedderOptions {
     pub pooling: Option<String>,
     pub normalize: Option<bool>,
     pub batch_size: Option<u32>,
+    pub max_batch_tokens: Option<u32>,
     pub threads: Option<u32>,
     pub runtime_library: Option<String>,
 }
@@ -49,6 +50,7 @@ impl TryFrom<NativeEmbedderOptions> for EmbedderOptions {
             .with_pooling(pooling)
             .with_normalize(o.normalize)
             .with_batch_size(positive("batchSize", o.batch_size)?.unwrap_or(32))
+            .with_max_batch_tokens(positive("maxBatchTokens", o.max_batch_tokens)?.unwrap_or(DEFAULT_MAX_BATCH_TOKENS))
             .with_threads(positive("threads", o.threads)?))
     }
 }

@@ -18,6 +18,6 @@ pub mod similarity;
 pub mod tokenize;
 
 pub use config::{Dtype, ModelConfig, ModelFiles};
-pub use embedder::{default_threads, Embedder, EmbedderOptions, ModelInfo};
+pub use embedder::{default_threads, Embedder, EmbedderOptions, ModelInfo, DEFAULT_MAX_BATCH_TOKENS};
 pub use error::{Error, Result};
 pub use pooling::PoolingMode;
