@@ -4,9 +4,13 @@
 
 mod embedder;
 mod error;
+mod lexical;
 mod options;
+mod quantize;
+mod similarity;
 
 pub use embedder::NativeEmbedder;
+pub use lexical::NativeTfidf;
 
 /// The cores this process may use (the container's CPU quota, not the host's core count).
 #[napi_derive::napi]
