@@ -59,6 +59,7 @@ export type EmbedderErrorCode =
   | 'ERR_INVALID_OPTION'
   | 'ERR_DISPOSED'
   | 'ERR_RUNTIME'
+  | 'ERR_NOT_FITTED'
 
 export declare class EmbedderError extends Error {
   constructor(code: EmbedderErrorCode, message: string, options?: ErrorOptions)
@@ -106,3 +107,197 @@ export type SentenceTransformerEmbedder = Embedder
 
 /** The cores this process may use: the default of `threads`. */
 export declare function defaultThreads(): number
+
+// Quantization and similarity
+
+/** sentence-transformers' `quantize_embeddings` precisions, and a per-vector min-max int8. */
+export type QuantizationPrecision = 'int8' | 'uint8' | 'binary' | 'ubinary' | 'int8-minmax'
+
+/** A float vector. */
+export type Vector = Float32Array | Float64Array | readonly number[]
+
+/** Per-dimension calibration ranges `[min, max]` (sentence-transformers' `ranges`, shape [2][dimension]). */
+export type QuantizationRanges = readonly [Float32Array | readonly number[], Float32Array | readonly number[]]
+
+/** An `int8-minmax` vector: `values[i] = round((x[i] - min) / step) - 128`, `step = (max - min) / 255`. */
+export interface MinMaxQuantized {
+  values: Int8Array
+  min: number
+  max: number
+}
+
+/** What one vector quantizes to: Int8Array for `int8` and `binary`, Uint8Array for `uint8` and `ubinary`. */
+export type Quantized<P extends QuantizationPrecision = QuantizationPrecision> = P extends 'int8' | 'binary'
+  ? Int8Array
+  : P extends 'uint8' | 'ubinary'
+    ? Uint8Array
+    : MinMaxQuantized
+
+export interface QuantizeOptions<P extends QuantizationPrecision = QuantizationPrecision> {
+  precision: P
+  /** int8 / uint8: each dimension's `[min, max]`. */
+  ranges?: QuantizationRanges
+  /** int8 / uint8 without `ranges`: vectors whose per-dimension min and max become the ranges. Without either, the ranges of the vectors being quantized. */
+  calibration?: readonly Vector[]
+}
+
+export interface DequantizeOptions<P extends QuantizationPrecision = QuantizationPrecision> extends QuantizeOptions<P> {
+  /** binary / ubinary: values per vector, when not 8 per byte. */
+  dimension?: number
+}
+
+/** Quantizes one vector, exactly as sentence-transformers' `quantize_embeddings` does (or per vector for `int8-minmax`). */
+export declare function quantize<P extends QuantizationPrecision>(vector: Vector, options: QuantizeOptions<P>): Quantized<P>
+/** Quantizes each vector; all must have the same dimension. */
+export declare function quantize<P extends QuantizationPrecision>(vectors: readonly Vector[], options: QuantizeOptions<P>): Quantized<P>[]
+/**
+ * Back to floats: int8/uint8 codes to the centre of their bucket (within half a step of the
+ * original inside the ranges), sign bits to +1 / -1, min-max codes to `min + (value + 128) * step`.
+ */
+export declare function dequantize<P extends QuantizationPrecision>(codes: Quantized<P> | readonly number[], options: DequantizeOptions<P>): Float32Array
+export declare function dequantize<P extends QuantizationPrecision>(codes: readonly Quantized<P>[], options: DequantizeOptions<P>): Float32Array[]
+/** Each dimension's minimum and maximum over `vectors`: ranges for int8 / uint8. */
+export declare function calibrationRanges(vectors: readonly Vector[]): [Float32Array, Float32Array]
+
+/** Cosine similarity of two float vectors. */
+export declare function cosine(a: Vector, b: Vector): number
+/** Cosine similarity of `query` with each vector. */
+export declare function cosine(query: Vector, vectors: readonly Vector[]): Float32Array
+/** Exact dot product of int8 codes. */
+export declare function dot(a: Int8Array, b: Int8Array): number
+export declare function dot(query: Int8Array, vectors: readonly Int8Array[]): Float64Array
+/** Exact dot product of uint8 codes. */
+export declare function dot(a: Uint8Array, b: Uint8Array): number
+export declare function dot(query: Uint8Array, vectors: readonly Uint8Array[]): Float64Array
+/** Dot product of a float query with float vectors or with codes (re-scoring). */
+export declare function dot(a: Vector, b: Vector | Int8Array | Uint8Array): number
+export declare function dot(query: Vector, vectors: readonly (Vector | Int8Array | Uint8Array)[]): Float64Array
+/** Bits that differ between two binary (Int8Array) or ubinary (Uint8Array) codes. */
+export declare function hamming(a: Int8Array, b: Int8Array): number
+export declare function hamming(query: Int8Array, vectors: readonly Int8Array[]): Uint32Array
+export declare function hamming(a: Uint8Array, b: Uint8Array): number
+export declare function hamming(query: Uint8Array, vectors: readonly Uint8Array[]): Uint32Array
+
+/** Anything that embeds text: this package's embedders, LangChain `Embeddings`, or your own. */
+export interface EmbedderLike {
+  embed(text: string): Promise<ArrayLike<number>>
+  embedBatch?(texts: string[]): Promise<ArrayLike<number>[]>
+  embedQuery?(text: string): Promise<ArrayLike<number>>
+  embedDocuments?(texts: string[]): Promise<ArrayLike<number>[]>
+  readonly dimension?: number | undefined
+}
+
+export interface QuantizedEmbedderOptions<P extends QuantizationPrecision = QuantizationPrecision> {
+  precision: P
+  /** int8 / uint8: each dimension's `[min, max]`. */
+  ranges?: QuantizationRanges
+  /** int8 / uint8 without `ranges`: calibration vectors, or texts the base embeds (as documents) on first use. */
+  calibration?: readonly Vector[] | readonly string[]
+}
+
+/** Wraps an embedder so that it returns quantized vectors. */
+export declare class QuantizedEmbedder<P extends QuantizationPrecision = QuantizationPrecision> {
+  constructor(base: EmbedderLike, options: QuantizedEmbedderOptions<P>)
+  readonly base: EmbedderLike
+  readonly precision: P
+  /** int8 / uint8: `[min, max]` per dimension; `undefined` until calibration texts are embedded. */
+  readonly ranges: [Float32Array, Float32Array] | undefined
+  readonly dimension: number | undefined
+  /** Embeds the calibration texts now (otherwise done on first use). */
+  calibrate(): Promise<this>
+  embed(text: string): Promise<Quantized<P>>
+  embed(texts: string[]): Promise<Quantized<P>[]>
+  embedBatch(texts: string[]): Promise<Quantized<P>[]>
+  embedQuery(text: string): Promise<Quantized<P>>
+  embedDocuments(texts: string[]): Promise<Quantized<P>[]>
+}
+
+// TF-IDF
+
+/** Options of `new TfidfEmbedder()`; the defaults are scikit-learn's `TfidfVectorizer()` defaults. */
+export interface TfidfOptions {
+  /** Keep the `maxFeatures` terms most frequent over the corpus (default: all; ties by sorted term order). */
+  maxFeatures?: number
+  /** Lowercase before tokenizing (default true). */
+  lowercase?: boolean
+  /** Drop terms found in fewer documents than this (a count, default 1). */
+  minDf?: number
+  /** `ln((1 + n) / (1 + df)) + 1` (default) instead of `ln(n / df) + 1`. */
+  smoothIdf?: boolean
+  /** `1 + ln(tf)` instead of the raw count (default false). */
+  sublinearTf?: boolean
+  /** A fixed vocabulary in column order (e.g. a scikit-learn one); `maxFeatures` and `minDf` then do not apply. */
+  vocabulary?: readonly string[]
+}
+
+/** What `TfidfEmbedder#toJSON()` returns. */
+export interface TfidfJSON {
+  type: 'tfidf'
+  version: 1
+  options: { maxFeatures: number | null; lowercase: boolean; minDf: number; smoothIdf: boolean; sublinearTf: boolean }
+  vocabulary: string[]
+  idf: number[]
+}
+
+/** TF-IDF vectors (scikit-learn's `TfidfVectorizer`) as dense, l2-normalised embeddings. */
+export declare class TfidfEmbedder {
+  constructor(options?: TfidfOptions)
+  /** A fitted embedder from `toJSON()`'s result or its JSON text. */
+  static fromJSON(json: TfidfJSON | string): TfidfEmbedder
+  /** Builds the vocabulary and idf from `corpus`. */
+  fit(corpus: string[]): Promise<this>
+  /** Vocabulary size; `undefined` until fitted. */
+  readonly dimension: number | undefined
+  readonly fitted: boolean
+  /** The terms in column order; `undefined` until fitted. */
+  readonly vocabulary: string[] | undefined
+  /** Rejects with `ERR_NOT_FITTED` before `fit`. */
+  embed(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
+  embed(text: string, options: EmbedFloat32Options): Promise<Float32Array>
+  embed(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
+  embed(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
+  embedBatch(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
+  embedBatch(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
+  embedQuery(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
+  embedQuery(text: string, options: EmbedFloat32Options): Promise<Float32Array>
+  embedDocuments(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
+  embedDocuments(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
+  /** Throws `ERR_NOT_FITTED` before `fit`. */
+  toJSON(): TfidfJSON
+}
+
+// Hybrid
+
+export interface HybridEmbedderOptions {
+  semantic: EmbedderLike
+  lexical: EmbedderLike
+  /** Weight of the semantic cosine (default 0.7). */
+  semanticWeight?: number
+  /** Weight of the lexical cosine (default 0.3). */
+  lexicalWeight?: number
+}
+
+/**
+ * `[√ws · s/‖s‖, √wl · l/‖l‖]`: the dot product of two hybrid vectors is
+ * `ws · cos(semantic) + wl · cos(lexical)`.
+ */
+export declare class HybridEmbedder {
+  constructor(options: HybridEmbedderOptions)
+  readonly semantic: EmbedderLike
+  readonly lexical: EmbedderLike
+  readonly semanticWeight: number
+  readonly lexicalWeight: number
+  /** Sum of both dimensions; `undefined` while either is unknown. */
+  readonly dimension: number | undefined
+  embed(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
+  embed(text: string, options: EmbedFloat32Options): Promise<Float32Array>
+  embed(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
+  embed(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
+  embedBatch(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
+  embedBatch(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
+  /** With each part's `embedQuery` when it has one. */
+  embedQuery(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
+  embedQuery(text: string, options: EmbedFloat32Options): Promise<Float32Array>
+  embedDocuments(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
+  embedDocuments(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
+}

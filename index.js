@@ -242,3 +242,6 @@ module.exports = {
   EmbedderError,
   defaultThreads: native.defaultThreads,
 }
+
+// Quantization and similarity, TF-IDF and hybrid embedders (lib/); they use EmbedderError above.
+Object.assign(module.exports, require('./lib/quantize.js'), require('./lib/lexical.js'), require('./lib/hybrid.js'))

@@ -43,3 +43,92 @@ async function usage(): Promise<void> {
 }
 
 void usage
+
+// Quantization, similarity, TF-IDF and hybrid embedders.
+import { quantize, dequantize, calibrationRanges, cosine, dot, hamming, QuantizedEmbedder, TfidfEmbedder, HybridEmbedder } from '..'
+import type {
+  DequantizeOptions,
+  EmbedderLike,
+  HybridEmbedderOptions,
+  MinMaxQuantized,
+  Quantized,
+  QuantizationPrecision,
+  QuantizationRanges,
+  QuantizeOptions,
+  QuantizedEmbedderOptions,
+  TfidfJSON,
+  TfidfOptions,
+  Vector,
+} from '..'
+
+async function quantizationUsage(embedder: Embedder): Promise<void> {
+  const vectors: Vector[] = [new Float32Array(4), [0.1, 0.2, 0.3, 0.4], new Float64Array(4)]
+  const ranges: QuantizationRanges = calibrationRanges(vectors)
+  const [min, max]: [Float32Array, Float32Array] = calibrationRanges(vectors)
+  const int8: Int8Array[] = quantize(vectors, { precision: 'int8', ranges })
+  const one: Int8Array = quantize(vectors[0], { precision: 'int8', calibration: vectors })
+  const uint8: Uint8Array = quantize([0.1, 0.2], { precision: 'uint8', ranges: [[0, 0], [1, 1]] })
+  const bits: Int8Array = quantize(vectors[1], { precision: 'binary' })
+  const ubits: Uint8Array[] = quantize(vectors, { precision: 'ubinary' })
+  const minmax: MinMaxQuantized = quantize(vectors[1], { precision: 'int8-minmax' })
+  const options: QuantizeOptions<'uint8'> = { precision: 'uint8', ranges: [min, max] }
+  const deOptions: DequantizeOptions<'ubinary'> = { precision: 'ubinary', dimension: 4 }
+  const back: Float32Array[] = dequantize(int8, { precision: 'int8', ranges })
+  const backOne: Float32Array = dequantize(minmax, { precision: 'int8-minmax' })
+  const signs: Float32Array[] = dequantize(ubits, deOptions)
+  const precision: QuantizationPrecision = 'binary'
+  const q: Quantized<'uint8'> = uint8
+
+  const c: number = cosine(vectors[0], vectors[1])
+  const cs: Float32Array = cosine(vectors[0], vectors)
+  const d: number = dot(int8[0], int8[1])
+  const ds: Float64Array = dot(int8[0], int8)
+  const du: Float64Array = dot(uint8, [uint8])
+  const rescored: Float64Array = dot(vectors[0], int8)
+  const h: number = hamming(bits, bits)
+  const hs: Uint32Array = hamming(ubits[0], ubits)
+
+  const base: EmbedderLike = embedder
+  const quantizedOptions: QuantizedEmbedderOptions<'int8'> = { precision: 'int8', calibration: ['a calibration passage'] }
+  const quantized = new QuantizedEmbedder(base, quantizedOptions)
+  await quantized.calibrate()
+  const qOne: Int8Array = await quantized.embed('text')
+  const qMany: Int8Array[] = await quantized.embed(['a', 'b'])
+  const qBatch: Int8Array[] = await quantized.embedBatch(['a'])
+  const qQuery: Int8Array = await quantized.embedQuery('q')
+  const qDocs: Int8Array[] = await quantized.embedDocuments(['d'])
+  const qRanges: [Float32Array, Float32Array] | undefined = quantized.ranges
+  const binary = new QuantizedEmbedder(embedder, { precision: 'ubinary' })
+  const packed: Uint8Array = await binary.embedQuery('q')
+  const perVector: MinMaxQuantized[] = await new QuantizedEmbedder(embedder, { precision: 'int8-minmax' }).embedDocuments(['d'])
+  void [one, bits, options, back, backOne, signs, precision, q, c, cs, d, ds, du, rescored, h, hs]
+  void [qOne, qMany, qBatch, qQuery, qDocs, qRanges, quantized.precision, quantized.dimension, packed, perVector]
+
+  const tfidfOptions: TfidfOptions = { maxFeatures: 2048, lowercase: true, minDf: 1, smoothIdf: true, sublinearTf: false }
+  const tfidf = await new TfidfEmbedder(tfidfOptions).fit(['a corpus', 'of passages'])
+  const fixed = new TfidfEmbedder({ vocabulary: ['corpus', 'passages'] })
+  const tOne: number[] = await tfidf.embed('text')
+  const tTyped: Float32Array[] = await tfidf.embed(['a'], { output: 'float32' })
+  const tBatch: number[][] = await tfidf.embedBatch(['a'])
+  const tQuery: Float32Array = await tfidf.embedQuery('q', { output: 'float32' })
+  const tDocs: number[][] = await tfidf.embedDocuments(['d'])
+  const saved: TfidfJSON = tfidf.toJSON()
+  const restored: TfidfEmbedder = TfidfEmbedder.fromJSON(JSON.stringify(saved))
+  const tDim: number | undefined = restored.dimension
+  const terms: string[] | undefined = restored.vocabulary
+  void [fixed.fitted, tOne, tTyped, tBatch, tQuery, tDocs, tDim, terms]
+
+  const hybridOptions: HybridEmbedderOptions = { semantic: embedder, lexical: tfidf, semanticWeight: 0.7, lexicalWeight: 0.3 }
+  const hybrid = new HybridEmbedder(hybridOptions)
+  const hOne: number[] = await hybrid.embed('text')
+  const hTyped: Float32Array = await hybrid.embed('text', { output: 'float32' })
+  const hBatch: number[][] = await hybrid.embedBatch(['a'])
+  const hQuery: number[] = await hybrid.embedQuery('q')
+  const hDocs: Float32Array[] = await hybrid.embedDocuments(['d'], { output: 'float32' })
+  const weights: number = hybrid.semanticWeight + hybrid.lexicalWeight
+  const hDim: number | undefined = hybrid.dimension
+  const nested = new HybridEmbedder({ semantic: hybrid, lexical: quantized })
+  void [hOne, hTyped, hBatch, hQuery, hDocs, weights, hDim, nested.semantic, nested.lexical]
+}
+
+void quantizationUsage

@@ -1,0 +1,131 @@
+'use strict'
+// Input checks and error helpers shared by the modules under lib/. EmbedderError lives in
+// index.js, which loads these modules; it is looked up when an error is raised, by which time
+// index.js has finished loading.
+
+function fail(code, message) {
+  const { EmbedderError } = require('../index.js')
+  return new EmbedderError(code, message)
+}
+
+// The native layer puts the code at the start of the message (see src/error.rs).
+function fromNative(err) {
+  const match = /^(ERR_[A-Z_]+): ([\s\S]*)$/.exec(err?.message ?? '')
+  return match ? fail(match[1], match[2]) : err
+}
+
+/** Runs a synchronous native call, turning its errors into EmbedderErrors. */
+function nativeSync(call) {
+  try {
+    return call()
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+async function nativeCall(promise) {
+  try {
+    return await promise
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+function describe(value) {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`
+  return typeof value === 'object' ? 'an object' : typeof value
+}
+
+function toText(input) {
+  if (typeof input === 'string') return input
+  if (input instanceof String) return input.valueOf()
+  throw fail('ERR_INVALID_INPUT', `expected a string, got ${describe(input)}`)
+}
+
+/** The texts of `input` as primitive strings, or an ERR_INVALID_INPUT naming the first bad index. */
+function toTexts(input) {
+  if (!Array.isArray(input)) throw fail('ERR_INVALID_INPUT', `expected an array of strings, got ${describe(input)}`)
+  const texts = new Array(input.length)
+  for (let i = 0; i < input.length; i++) {
+    if (!(i in input)) throw fail('ERR_INVALID_INPUT', `input ${i}: missing (sparse array); expected a string`)
+    const text = input[i]
+    if (typeof text === 'string') texts[i] = text
+    else if (text instanceof String) texts[i] = text.valueOf()
+    else throw fail('ERR_INVALID_INPUT', `input ${i}: expected a string, got ${describe(text)}`)
+  }
+  return texts
+}
+
+/** `'array'` (default) or `'float32'`, from the `{ output }` option of an embedding call. */
+function outputOf(options) {
+  if (options === undefined) return 'array'
+  if (options === null || typeof options !== 'object') {
+    throw fail('ERR_INVALID_OPTION', `embed options must be an object, got ${describe(options)}`)
+  }
+  const output = options.output ?? 'array'
+  if (output !== 'array' && output !== 'float32') {
+    throw fail('ERR_INVALID_OPTION', `output must be 'array' or 'float32', got ${JSON.stringify(output)}`)
+  }
+  return output
+}
+
+/** `rows` equal slices of `flat`, each owning its memory; `number[]`s when `output` is 'array'. */
+function splitRows(flat, rows, output = 'typed') {
+  const size = rows === 0 ? 0 : flat.length / rows
+  const out = new Array(rows)
+  for (let i = 0; i < rows; i++) {
+    const row = flat.subarray(i * size, (i + 1) * size)
+    out[i] = output === 'array' ? Array.from(row) : row.slice()
+  }
+  return out
+}
+
+const FLOAT_VIEWS = [Float32Array, Float64Array, Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Array, Uint32Array]
+
+/** A typed array or a non-empty array of numbers: one vector rather than a list of them. */
+function isVector(value) {
+  if (ArrayBuffer.isView(value)) return FLOAT_VIEWS.some((T) => value instanceof T)
+  return Array.isArray(value) && value.length > 0 && typeof value[0] === 'number'
+}
+
+/** `value` as a Float32Array (the same one when it already is), or ERR_INVALID_INPUT naming `index`. */
+function toFloat32(value, index, what = 'input') {
+  if (value instanceof Float32Array) return value
+  if (ArrayBuffer.isView(value) && FLOAT_VIEWS.some((T) => value instanceof T)) return Float32Array.from(value)
+  if (Array.isArray(value)) {
+    for (let j = 0; j < value.length; j++) {
+      if (typeof value[j] !== 'number') {
+        throw fail('ERR_INVALID_INPUT', `${what} ${index}: value ${j} is ${describe(value[j])}, not a number`)
+      }
+    }
+    return Float32Array.from(value)
+  }
+  throw fail('ERR_INVALID_INPUT', `${what} ${index}: expected a vector (Float32Array or number[]), got ${describe(value)}`)
+}
+
+/** A list of vectors as Float32Arrays. */
+function toFloat32Rows(value, what = 'input') {
+  if (!Array.isArray(value)) {
+    throw fail('ERR_INVALID_INPUT', `expected a vector or an array of vectors, got ${describe(value)}`)
+  }
+  const rows = new Array(value.length)
+  for (let i = 0; i < value.length; i++) rows[i] = toFloat32(value[i], i, what)
+  return rows
+}
+
+module.exports = {
+  fail,
+  fromNative,
+  nativeSync,
+  nativeCall,
+  describe,
+  toText,
+  toTexts,
+  outputOf,
+  splitRows,
+  isVector,
+  toFloat32,
+  toFloat32Rows,
+}

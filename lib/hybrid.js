@@ -1,0 +1,117 @@
+'use strict'
+// HybridEmbedder: a semantic and a lexical embedder in one vector whose dot products are the
+// weighted sum of the two cosine similarities.
+
+const { fail, describe, toText, toTexts, outputOf } = require('./common.js')
+const { checkEmbedder, embedMany, embedOne } = require('./wrapped.js')
+
+function checkWeight(value, name) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw fail('ERR_INVALID_OPTION', `\`${name}\` must be a finite number ≥ 0, got ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
+function norm(v) {
+  let s = 0
+  for (let i = 0; i < v.length; i++) s += v[i] * v[i]
+  return Math.sqrt(s)
+}
+
+/**
+ * `[√ws · s/‖s‖, √wl · l/‖l‖]`, so that `dot(h(a), h(b)) = ws·cos(sa, sb) + wl·cos(la, lb)`. An
+ * all-zero part (a text sharing no term with the TF-IDF vocabulary) stays zero.
+ */
+function combine(s, l, ws, wl, output) {
+  const ns = norm(s)
+  const nl = norm(l)
+  const a = ns > 0 ? Math.sqrt(ws) / ns : 0
+  const b = nl > 0 ? Math.sqrt(wl) / nl : 0
+  const out = output === 'float32' ? new Float32Array(s.length + l.length) : new Array(s.length + l.length)
+  for (let i = 0; i < s.length; i++) out[i] = s[i] * a
+  for (let j = 0; j < l.length; j++) out[s.length + j] = l[j] * b
+  return out
+}
+
+/**
+ * Concatenates a semantic embedding and a lexical one (e.g. an `Embedder` and a fitted
+ * `TfidfEmbedder`), each normalised and scaled by the square root of its weight.
+ */
+class HybridEmbedder {
+  #semantic
+  #lexical
+  #ws
+  #wl
+
+  constructor(options) {
+    if (options === null || typeof options !== 'object') {
+      throw fail('ERR_INVALID_OPTION', `options must be an object with \`semantic\` and \`lexical\` embedders, got ${describe(options)}`)
+    }
+    this.#semantic = checkEmbedder(options.semantic, 'semantic')
+    this.#lexical = checkEmbedder(options.lexical, 'lexical')
+    this.#ws = checkWeight(options.semanticWeight ?? 0.7, 'semanticWeight')
+    this.#wl = checkWeight(options.lexicalWeight ?? 0.3, 'lexicalWeight')
+    if (this.#ws + this.#wl === 0) throw fail('ERR_INVALID_OPTION', '`semanticWeight` and `lexicalWeight` cannot both be 0')
+  }
+
+  get semantic() {
+    return this.#semantic
+  }
+
+  get lexical() {
+    return this.#lexical
+  }
+
+  get semanticWeight() {
+    return this.#ws
+  }
+
+  get lexicalWeight() {
+    return this.#wl
+  }
+
+  /** The sum of both dimensions; `undefined` while either is unknown (a model not loaded yet, a TF-IDF not fitted). */
+  get dimension() {
+    const s = this.#semantic.dimension
+    const l = this.#lexical.dimension
+    return Number.isInteger(s) && Number.isInteger(l) ? s + l : undefined
+  }
+
+  async #many(texts, kind, output) {
+    const [s, l] = await Promise.all([
+      embedMany(this.#semantic, texts, kind, 'semantic'),
+      embedMany(this.#lexical, texts, kind, 'lexical'),
+    ])
+    return s.map((v, i) => combine(v, l[i], this.#ws, this.#wl, output))
+  }
+
+  async #one(text, kind, output) {
+    const [s, l] = await Promise.all([
+      embedOne(this.#semantic, text, kind, 'semantic'),
+      embedOne(this.#lexical, text, kind, 'lexical'),
+    ])
+    return combine(s, l, this.#ws, this.#wl, output)
+  }
+
+  /** One vector for a string; one vector per text for an array of strings. */
+  async embed(input, options) {
+    const output = outputOf(options)
+    if (Array.isArray(input)) return this.#many(toTexts(input), 'plain', output)
+    return this.#one(toText(input), 'plain', output)
+  }
+
+  async embedBatch(texts, options) {
+    return this.#many(toTexts(texts), 'plain', outputOf(options))
+  }
+
+  /** With each part's `embedQuery` when it has one (the semantic model's query prompt). */
+  async embedQuery(text, options) {
+    return this.#one(toText(text), 'query', outputOf(options))
+  }
+
+  async embedDocuments(texts, options) {
+    return this.#many(toTexts(texts), 'document', outputOf(options))
+  }
+}
+
+module.exports = { HybridEmbedder }

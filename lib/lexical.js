@@ -1,0 +1,164 @@
+'use strict'
+// TfidfEmbedder: scikit-learn's TfidfVectorizer as a dense embedder (native core:
+// crates/embedder-core/src/lexical.rs).
+
+const { native } = require('../binding.js')
+const { fail, nativeSync, nativeCall, describe, toText, toTexts, outputOf, splitRows } = require('./common.js')
+
+const FORMAT = 'tfidf'
+const VERSION = 1
+// Lets fromJSON hand a restored native model to the constructor; not reachable from outside.
+const RESTORED = Symbol('restored')
+
+function checkOptions(options) {
+  if (options === undefined) options = {}
+  if (options === null || typeof options !== 'object') {
+    throw fail('ERR_INVALID_OPTION', `options must be an object, got ${describe(options)}`)
+  }
+  const count = (key) => {
+    const v = options[key]
+    if (v !== undefined && v !== null && !(Number.isInteger(v) && v >= 1 && v <= 0xffffffff)) {
+      throw fail('ERR_INVALID_OPTION', `\`${key}\` must be a positive integer, got ${JSON.stringify(v)}`)
+    }
+    return v ?? undefined
+  }
+  const flag = (key) => {
+    const v = options[key]
+    if (v !== undefined && typeof v !== 'boolean') throw fail('ERR_INVALID_OPTION', `\`${key}\` must be a boolean, got ${JSON.stringify(v)}`)
+    return v
+  }
+  let vocabulary = options.vocabulary
+  if (vocabulary !== undefined) {
+    if (!Array.isArray(vocabulary) || vocabulary.length === 0 || !vocabulary.every((t) => typeof t === 'string')) {
+      throw fail('ERR_INVALID_OPTION', '`vocabulary` must be a non-empty array of terms (strings)')
+    }
+    vocabulary = [...vocabulary]
+  }
+  return {
+    maxFeatures: count('maxFeatures'),
+    lowercase: flag('lowercase'),
+    minDf: count('minDf'),
+    smoothIdf: flag('smoothIdf'),
+    sublinearTf: flag('sublinearTf'),
+    vocabulary,
+  }
+}
+
+/**
+ * TF-IDF vectors as dense, l2-normalised embeddings of a fixed dimension (the vocabulary size).
+ * With the default options it computes what scikit-learn's `TfidfVectorizer()` computes.
+ */
+class TfidfEmbedder {
+  #native
+
+  constructor(options) {
+    if (options?.[RESTORED]) {
+      this.#native = options[RESTORED]
+      return
+    }
+    const checked = checkOptions(options)
+    this.#native = nativeSync(() => new native.NativeTfidf(checked))
+  }
+
+  /** A fitted embedder from what `toJSON()` returned (an object, or its JSON text). */
+  static fromJSON(json) {
+    let state = json
+    if (typeof json === 'string') {
+      try {
+        state = JSON.parse(json)
+      } catch (err) {
+        throw fail('ERR_INVALID_INPUT', `not a saved TfidfEmbedder: ${err.message}`)
+      }
+    }
+    if (state === null || typeof state !== 'object' || state.type !== FORMAT) {
+      throw fail('ERR_INVALID_INPUT', `not a saved TfidfEmbedder (expected an object with type '${FORMAT}'), got ${describe(state)}`)
+    }
+    if (state.version !== VERSION) {
+      throw fail('ERR_INVALID_INPUT', `saved TfidfEmbedder version ${JSON.stringify(state.version)} is not supported (expected ${VERSION})`)
+    }
+    const { vocabulary, idf } = state
+    if (!Array.isArray(vocabulary) || !vocabulary.every((t) => typeof t === 'string')) {
+      throw fail('ERR_INVALID_INPUT', 'saved TfidfEmbedder: `vocabulary` must be an array of strings')
+    }
+    if (!Array.isArray(idf) || !idf.every((x) => typeof x === 'number')) {
+      throw fail('ERR_INVALID_INPUT', 'saved TfidfEmbedder: `idf` must be an array of numbers')
+    }
+    let options
+    try {
+      options = checkOptions({ ...state.options, vocabulary: undefined })
+    } catch (err) {
+      throw fail('ERR_INVALID_INPUT', `saved TfidfEmbedder: ${err.message}`)
+    }
+    const restored = nativeSync(() => native.NativeTfidf.fromState({ vocabulary, idf: Float64Array.from(idf), options }))
+    return new TfidfEmbedder({ [RESTORED]: restored })
+  }
+
+  /** Builds the vocabulary and idf from `corpus` (replacing an earlier fit); resolves to this embedder. */
+  async fit(corpus) {
+    await nativeCall(this.#native.fit(toTexts(corpus)))
+    return this
+  }
+
+  /** Vocabulary size; `undefined` until fitted. */
+  get dimension() {
+    return this.#native.dimension ?? undefined
+  }
+
+  get fitted() {
+    return this.#native.dimension != null
+  }
+
+  /** The terms, in column order; `undefined` until fitted. */
+  get vocabulary() {
+    return this.#native.state()?.vocabulary
+  }
+
+  async #embed(texts, output) {
+    const flat = await nativeCall(this.#native.embed(texts))
+    return splitRows(flat, texts.length, output === 'float32' ? 'typed' : 'array')
+  }
+
+  /** One vector for a string; one vector per text for an array of strings. */
+  async embed(input, options) {
+    const output = outputOf(options)
+    if (Array.isArray(input)) return this.#embed(toTexts(input), output)
+    return (await this.#embed([toText(input)], output))[0]
+  }
+
+  async embedBatch(texts, options) {
+    return this.#embed(toTexts(texts), outputOf(options))
+  }
+
+  /** The same as `embed(text)`: TF-IDF has no query prompt. */
+  async embedQuery(text, options) {
+    return (await this.#embed([toText(text)], outputOf(options)))[0]
+  }
+
+  async embedDocuments(texts, options) {
+    return this.#embed(toTexts(texts), outputOf(options))
+  }
+
+  /** The fitted vocabulary, idf and options as plain JSON data; `TfidfEmbedder.fromJSON` restores it. */
+  toJSON() {
+    const state = this.#native.state()
+    if (!state) {
+      throw fail('ERR_NOT_FITTED', 'the TF-IDF vocabulary is not fitted; call fit(corpus) before saving it')
+    }
+    const o = state.options
+    return {
+      type: FORMAT,
+      version: VERSION,
+      options: {
+        maxFeatures: o.maxFeatures ?? null,
+        lowercase: o.lowercase,
+        minDf: o.minDf,
+        smoothIdf: o.smoothIdf,
+        sublinearTf: o.sublinearTf,
+      },
+      vocabulary: state.vocabulary,
+      idf: Array.from(state.idf),
+    }
+  }
+}
+
+module.exports = { TfidfEmbedder }

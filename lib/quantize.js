@@ -1,0 +1,274 @@
+'use strict'
+// Embedding quantization and similarity helpers over typed arrays; the math is native
+// (crates/embedder-core/src/quantize.rs, similarity.rs).
+
+const { native } = require('../binding.js')
+const { fail, nativeSync, describe, isVector, toFloat32, toFloat32Rows, toText, toTexts } = require('./common.js')
+const { checkEmbedder, embedMany, embedOne } = require('./wrapped.js')
+
+const PRECISIONS = ['int8', 'uint8', 'binary', 'ubinary', 'int8-minmax']
+const SIGNED = new Set(['int8', 'binary'])
+const SCALAR = new Set(['int8', 'uint8'])
+
+function checkPrecision(precision) {
+  if (!PRECISIONS.includes(precision)) {
+    throw fail('ERR_INVALID_OPTION', `\`precision\` must be one of ${PRECISIONS.map((p) => `'${p}'`).join(', ')}, got ${JSON.stringify(precision)}`)
+  }
+  return precision
+}
+
+/** `[min, max]` rows (sentence-transformers' `ranges`, shape [2][dimension]) as Float32Arrays. */
+function toRanges(ranges) {
+  const bad = (why) => fail('ERR_INVALID_OPTION', `\`ranges\` must be [min[], max[]] with one value per dimension: ${why}`)
+  if (!Array.isArray(ranges) || ranges.length !== 2) throw bad(`got ${describe(ranges)}${Array.isArray(ranges) ? ` of length ${ranges.length}` : ''}`)
+  const rows = ranges.map((row, i) => {
+    if (!isVector(row)) throw bad(`row ${i} is ${describe(row)}`)
+    return row instanceof Float32Array ? row : Float32Array.from(row)
+  })
+  return { min: rows[0], max: rows[1] }
+}
+
+function checkOptions(options) {
+  if (options === null || typeof options !== 'object') {
+    throw fail('ERR_INVALID_OPTION', `options must be an object with a \`precision\`, got ${describe(options)}`)
+  }
+  const precision = checkPrecision(options.precision)
+  const ranges = options.ranges === undefined ? undefined : toRanges(options.ranges)
+  let calibration
+  if (options.calibration !== undefined) {
+    if (!Array.isArray(options.calibration)) {
+      throw fail('ERR_INVALID_OPTION', `\`calibration\` must be an array of vectors, got ${describe(options.calibration)}`)
+    }
+    try {
+      calibration = toFloat32Rows(options.calibration, 'calibration vector')
+    } catch (err) {
+      throw fail('ERR_INVALID_OPTION', err.message)
+    }
+  }
+  const dimension = options.dimension
+  if (dimension !== undefined && !(Number.isInteger(dimension) && dimension >= 1 && dimension <= 0xffffffff)) {
+    throw fail('ERR_INVALID_OPTION', `\`dimension\` must be a positive integer, got ${JSON.stringify(dimension)}`)
+  }
+  return { precision, ranges, calibration, dimension }
+}
+
+/**
+ * Quantizes one vector or a list of vectors, as sentence-transformers' `quantize_embeddings`
+ * does (`int8`, `uint8`, `binary`, `ubinary`), or per vector (`int8-minmax`).
+ */
+function quantize(vectors, options) {
+  const { precision, ranges, calibration } = checkOptions(options)
+  const single = isVector(vectors)
+  const rows = single ? [toFloat32(vectors, 0)] : toFloat32Rows(vectors)
+  let out
+  if (precision === 'int8-minmax') {
+    const codes = nativeSync(() => native.quantizeMinMax(rows))
+    let offset = 0
+    out = rows.map((row, i) => {
+      const values = codes.values.slice(offset, offset + row.length)
+      offset += row.length
+      return { values, min: codes.min[i], max: codes.max[i] }
+    })
+  } else {
+    const flat = nativeSync(() => native.quantize(rows, { precision, ranges, calibration }))
+    const size = rows.length === 0 ? 0 : flat.length / rows.length
+    out = rows.map((_, i) => flat.slice(i * size, (i + 1) * size))
+  }
+  return single ? out[0] : out
+}
+
+function toCodes(value, index, precision) {
+  const Type = SIGNED.has(precision) ? Int8Array : Uint8Array
+  if (value instanceof Type) return value
+  if (Array.isArray(value) && value.every((x) => Number.isInteger(x))) return Type.from(value)
+  throw fail('ERR_INVALID_INPUT', `input ${index}: ${precision} codes are ${Type === Int8Array ? 'an Int8Array' : 'a Uint8Array'}, got ${describe(value)}`)
+}
+
+function toMinMax(value, index) {
+  if (value === null || typeof value !== 'object' || !(value.values instanceof Int8Array) || typeof value.min !== 'number' || typeof value.max !== 'number') {
+    throw fail('ERR_INVALID_INPUT', `input ${index}: int8-minmax codes are { values: Int8Array, min, max }, got ${describe(value)}`)
+  }
+  return value
+}
+
+/**
+ * Back to float vectors: scalar codes to the centre of their bucket (`min + (bucket + 0.5) *
+ * step`), sign bits to +1 / -1, min-max codes to `min + (value + 128) * step`.
+ */
+function dequantize(codes, options) {
+  const { precision, ranges, calibration, dimension } = checkOptions(options)
+  if (precision === 'int8-minmax') {
+    const single = !Array.isArray(codes)
+    const rows = (single ? [codes] : codes).map(toMinMax)
+    const flat = nativeSync(() =>
+      native.dequantizeMinMax(
+        rows.map((r) => r.values),
+        Float64Array.from(rows, (r) => r.min),
+        Float64Array.from(rows, (r) => r.max),
+      ),
+    )
+    let offset = 0
+    const out = rows.map((r) => flat.slice(offset, (offset += r.values.length)))
+    return single ? out[0] : out
+  }
+  const single = ArrayBuffer.isView(codes) || isVector(codes)
+  if (!single && !Array.isArray(codes)) {
+    throw fail('ERR_INVALID_INPUT', `expected quantized codes or an array of them, got ${describe(codes)}`)
+  }
+  const rows = (single ? [codes] : codes).map((c, i) => toCodes(c, i, precision))
+  const nativeOptions = { precision, ranges, calibration, dimension }
+  const flat = nativeSync(() =>
+    SIGNED.has(precision) ? native.dequantizeSigned(rows, nativeOptions) : native.dequantizeUnsigned(rows, nativeOptions),
+  )
+  const size = rows.length === 0 ? 0 : flat.length / rows.length
+  const out = rows.map((_, i) => flat.slice(i * size, (i + 1) * size))
+  return single ? out[0] : out
+}
+
+/** Each dimension's minimum and maximum over `vectors`: the `ranges` of int8/uint8 quantization. */
+function calibrationRanges(vectors) {
+  const ranges = nativeSync(() => native.calibrationRanges(toFloat32Rows(vectors)))
+  return [ranges.min, ranges.max]
+}
+
+// Similarity: a pair gives a number, a query and a list gives one score per vector.
+
+function sameType(value, index, Type) {
+  if (value instanceof Type) return value
+  throw fail('ERR_INVALID_INPUT', `input ${index}: expected ${Type.name === 'Int8Array' ? 'an' : 'a'} ${Type.name} like the query, got ${describe(value)}`)
+}
+
+function pairOrMany(a, b, convert, score) {
+  const query = convert(a, 0)
+  if (isVector(b)) {
+    const other = convert(b, 1)
+    if (other.length !== query.length) {
+      throw fail('ERR_INVALID_INPUT', `input 1: has ${other.length} values, input 0 has ${query.length}`)
+    }
+    return nativeSync(() => score(query, [other]))[0]
+  }
+  if (!Array.isArray(b)) throw fail('ERR_INVALID_INPUT', `expected a vector or an array of vectors, got ${describe(b)}`)
+  const rows = new Array(b.length)
+  for (let i = 0; i < b.length; i++) rows[i] = convert(b[i], i)
+  return nativeSync(() => score(query, rows))
+}
+
+/** Cosine similarity of float vectors: a number for two vectors, a Float32Array for a query and a list. */
+function cosine(a, b) {
+  return pairOrMany(a, b, (v, i) => toFloat32(v, i), native.cosineScores)
+}
+
+/**
+ * Dot product: exact for two Int8Arrays or two Uint8Arrays (int8 / uint8 codes), in float64 for
+ * float vectors. A number for two vectors, a Float64Array for a query and a list.
+ */
+function dot(a, b) {
+  if (a instanceof Int8Array) return pairOrMany(a, b, (v, i) => sameType(v, i, Int8Array), native.dotScoresInt8)
+  if (a instanceof Uint8Array) return pairOrMany(a, b, (v, i) => sameType(v, i, Uint8Array), native.dotScoresUint8)
+  return pairOrMany(a, b, (v, i) => toFloat32(v, i), native.dotScoresFloat32)
+}
+
+/** Bits that differ between packed sign-bit codes (`binary` Int8Array or `ubinary` Uint8Array). */
+function hamming(a, b) {
+  if (a instanceof Int8Array) return pairOrMany(a, b, (v, i) => sameType(v, i, Int8Array), native.hammingScoresInt8)
+  if (a instanceof Uint8Array) return pairOrMany(a, b, (v, i) => sameType(v, i, Uint8Array), native.hammingScores)
+  throw fail('ERR_INVALID_INPUT', `input 0: expected binary (Int8Array) or ubinary (Uint8Array) codes, got ${describe(a)}`)
+}
+
+function isTexts(value) {
+  return Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string' || v instanceof String)
+}
+
+/**
+ * Wraps an embedder so that it returns quantized vectors: Int8Array (`int8`, `binary`),
+ * Uint8Array (`uint8`, `ubinary`) or `{ values, min, max }` (`int8-minmax`).
+ */
+class QuantizedEmbedder {
+  #base
+  #precision
+  #ranges = null
+  #calibrating = null
+  #calibrationTexts = null
+
+  constructor(base, options) {
+    this.#base = checkEmbedder(base, 'base')
+    if (options === null || typeof options !== 'object') {
+      throw fail('ERR_INVALID_OPTION', `options must be an object with a \`precision\`, got ${describe(options)}`)
+    }
+    const texts = isTexts(options.calibration) ? toTexts(options.calibration) : null
+    const checked = checkOptions(texts ? { ...options, calibration: undefined } : options)
+    this.#precision = checked.precision
+    if (SCALAR.has(checked.precision)) {
+      if (checked.ranges) {
+        this.#ranges = [checked.ranges.min, checked.ranges.max]
+      } else if (checked.calibration) {
+        this.#ranges = calibrationRanges(checked.calibration)
+      } else if (texts) {
+        this.#calibrationTexts = texts
+      } else {
+        throw fail(
+          'ERR_INVALID_OPTION',
+          `${checked.precision} quantization needs \`ranges\` or \`calibration\` (vectors, or texts to embed) to fix each dimension's range`,
+        )
+      }
+    }
+  }
+
+  get base() {
+    return this.#base
+  }
+
+  get precision() {
+    return this.#precision
+  }
+
+  /** `[min, max]` per dimension (int8/uint8); `undefined` until calibration texts are embedded. */
+  get ranges() {
+    return this.#ranges ?? undefined
+  }
+
+  get dimension() {
+    return this.#base.dimension
+  }
+
+  /** Embeds the calibration texts now (otherwise done on first use). */
+  async calibrate() {
+    if (this.#ranges || !this.#calibrationTexts) return this
+    this.#calibrating ??= embedMany(this.#base, this.#calibrationTexts, 'document', 'base')
+      .then((vectors) => {
+        this.#ranges = calibrationRanges(vectors)
+        this.#calibrationTexts = null
+      })
+      .finally(() => {
+        this.#calibrating = null
+      })
+    await this.#calibrating
+    return this
+  }
+
+  async #quantize(vectors) {
+    await this.calibrate()
+    const options = { precision: this.#precision }
+    if (this.#ranges) options.ranges = this.#ranges
+    return quantize(vectors, options)
+  }
+
+  async embed(input) {
+    if (Array.isArray(input)) return this.embedBatch(input)
+    return (await this.#quantize([await embedOne(this.#base, toText(input), 'plain', 'base')]))[0]
+  }
+
+  async embedBatch(texts) {
+    return this.#quantize(await embedMany(this.#base, toTexts(texts), 'plain', 'base'))
+  }
+
+  async embedQuery(text) {
+    return (await this.#quantize([await embedOne(this.#base, toText(text), 'query', 'base')]))[0]
+  }
+
+  async embedDocuments(texts) {
+    return this.#quantize(await embedMany(this.#base, toTexts(texts), 'document', 'base'))
+  }
+}
+
+module.exports = { quantize, dequantize, calibrationRanges, cosine, dot, hamming, QuantizedEmbedder }
