@@ -114,6 +114,10 @@ pub struct ModelInfo {
     pub output_name: String,
     pub prompts: Vec<(String, String)>,
     pub threads: usize,
+    /// sha256 (hex) over what determines the vectors: the model files' identity (path, size,
+    /// modification time), tokenizer.json's content, and the effective pooling, modules,
+    /// truncation and lowercasing. The prompt is added per call (see [`Embedder::fingerprint`]).
+    pub model_fingerprint: String,
 }
 
 pub struct Embedder {
@@ -186,6 +190,7 @@ impl Embedder {
             dimension = module.output_dimension(dimension);
         }
 
+        let model_fingerprint = model_fingerprint(&files, &config, options.dtype)?;
         let info = ModelInfo {
             model_dir: files.dir.clone(),
             onnx_path: files.onnx.clone(),
@@ -199,6 +204,7 @@ impl Embedder {
             output_name: model.output_name.clone(),
             prompts: config.prompts.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             threads,
+            model_fingerprint,
         };
         Ok(Embedder { tokenizer, model, config, info, batch_size: options.batch_size, max_batch_tokens: options.max_batch_tokens })
     }
@@ -209,6 +215,11 @@ impl Embedder {
 
     pub fn dimension(&self) -> usize {
         self.info.dimension
+    }
+
+    /// What determines the vectors of texts embedded with `prompt`, as a hex sha256.
+    pub fn fingerprint(&self, prompt: &str) -> String {
+        hex_sha256([self.info.model_fingerprint.as_bytes(), b"\0prompt=", prompt.as_bytes()])
     }
 
     /// The model's prompt by name (`query`, `document`), when its configs define one.
@@ -281,4 +292,48 @@ impl Embedder {
         }
         Ok(vectors)
     }
+}
+
+pub(crate) fn hex_sha256<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn model_fingerprint(files: &ModelFiles, config: &ModelConfig, dtype: Dtype) -> Result<String> {
+    // Every file of the folder but the ONNX graphs not loaded; the graph itself by identity,
+    // since hashing hundreds of megabytes would slow every start.
+    let mut entries = Vec::new();
+    let mut stack = vec![files.dir.clone()];
+    while let Some(dir) = stack.pop() {
+        let listing = std::fs::read_dir(&dir).map_err(|e| Error::invalid(&dir, e))?;
+        for entry in listing.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_none_or(|ext| ext != "onnx") || path == files.onnx {
+                let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+                let relative = path.strip_prefix(&files.dir).unwrap_or(&path).display().to_string();
+                entries.push(format!("{relative}:{}:{modified}", meta.len()));
+            }
+        }
+    }
+    entries.sort();
+    let tokenizer = std::fs::read(&files.tokenizer).map_err(|e| Error::invalid(&files.tokenizer, e))?;
+    let settings = format!(
+        "dir={}\0onnx={}\0dtype={}\0pooling={:?}\0include_prompt={}\0modules={}\0max={}\0lower={}",
+        files.dir.canonicalize().unwrap_or_else(|_| files.dir.clone()).display(),
+        files.onnx.display(),
+        dtype.name(),
+        config.pooling.modes,
+        config.pooling.include_prompt,
+        config.modules.iter().map(Module::name).collect::<Vec<_>>().join(","),
+        config.max_seq_length,
+        config.do_lower_case,
+    );
+    Ok(hex_sha256([settings.as_bytes(), entries.join("\n").as_bytes(), &tokenizer]))
 }

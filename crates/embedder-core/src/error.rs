@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 /// Every way embedding can fail. Each variant maps to one stable code (see [`Error::code`]) that
 /// the JavaScript binding exposes as `error.code`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     #[error("{what} not found: looked for {}", format_paths(.looked_at))]
     ModelNotFound { what: String, looked_at: Vec<PathBuf> },
@@ -18,6 +18,13 @@ pub enum Error {
 
     #[error("the embedder was disposed; create a new one to embed again")]
     Disposed,
+
+    #[error("{max_queue} requests are already waiting; retry later or raise `maxQueue`")]
+    QueueFull { max_queue: usize },
+
+    /// An embedder implemented outside this crate (in JavaScript, say) failed.
+    #[error("the base embedder failed: {0}")]
+    Base(String),
 
     #[error("{0}")]
     Runtime(String),
@@ -39,6 +46,8 @@ impl Error {
             Error::InvalidInput { .. } => "ERR_INVALID_INPUT",
             Error::InvalidOption { .. } => "ERR_INVALID_OPTION",
             Error::Disposed => "ERR_DISPOSED",
+            Error::QueueFull { .. } => "ERR_QUEUE_FULL",
+            Error::Base(_) => "ERR_BASE_FAILED",
             Error::Runtime(_) => "ERR_RUNTIME",
             Error::InvalidData(_) => "ERR_INVALID_INPUT",
             Error::NotFitted => "ERR_NOT_FITTED",

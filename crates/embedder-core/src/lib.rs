@@ -5,7 +5,9 @@
 //! pooling, and the modules that follow pooling (`Dense`, `Normalize`), all read from the model's
 //! own configuration files.
 
+pub mod batcher;
 pub mod batching;
+pub mod cache;
 pub mod config;
 pub mod embedder;
 pub mod error;
@@ -14,7 +16,9 @@ pub mod modules;
 pub mod pooling;
 pub mod quantize;
 pub mod runtime;
+pub mod service;
 pub mod similarity;
+pub mod store;
 pub mod tokenize;
 
 pub use config::{Dtype, ModelConfig, ModelFiles};

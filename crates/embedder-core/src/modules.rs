@@ -153,6 +153,13 @@ impl Module {
         }
     }
 
+    pub fn name(&self) -> &'static str {
+        match self {
+            Module::Dense(_) => "Dense",
+            Module::Normalize => "Normalize",
+        }
+    }
+
     pub fn output_dimension(&self, input: usize) -> usize {
         match self {
             Module::Dense(dense) => dense.out_features,

@@ -1,0 +1,399 @@
+//! `CachedEmbedder`: vectors by sha256(fingerprint, text), in memory (LRU by entries and bytes)
+//! and optionally on disk, with concurrent requests for one key sharing one computation.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+use crate::service::{BoxFuture, EmbedService, TextKind};
+use crate::store::VectorStore;
+
+pub type Key = [u8; 32];
+pub type Vector = Arc<[f32]>;
+
+/// Bytes an entry is charged: the f32 values and the key.
+pub fn entry_bytes(dimension: usize) -> usize {
+    dimension * 4 + 32
+}
+
+/// sha256 over the fingerprint and the text, length-prefixed so no two pairs collide by concatenation.
+pub fn cache_key(fingerprint: &str, text: &str) -> Key {
+    let mut h = Sha256::new();
+    h.update((fingerprint.len() as u64).to_le_bytes());
+    h.update(fingerprint.as_bytes());
+    h.update(text.as_bytes());
+    h.finalize().into()
+}
+
+#[derive(Clone, Debug)]
+pub struct CacheOptions {
+    pub max_entries: usize,
+    pub max_bytes: Option<usize>,
+    pub persist: Option<PathBuf>,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions { max_entries: 10_000, max_bytes: None, persist: None }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CacheStats {
+    pub hits: u64,
+    /// Hits served from the disk tier (included in `hits`).
+    pub disk_hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    pub entries: usize,
+    pub bytes: usize,
+}
+
+impl CacheStats {
+    pub fn hit_rate(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+}
+
+/// The in-memory tier: an LRU bounded by entries and, optionally, bytes.
+pub struct MemoryLru {
+    entries: LruCache<Key, Vector>,
+    max_entries: usize,
+    max_bytes: Option<usize>,
+    bytes: usize,
+    pub evictions: u64,
+}
+
+impl MemoryLru {
+    pub fn new(max_entries: usize, max_bytes: Option<usize>) -> Self {
+        MemoryLru { entries: LruCache::unbounded(), max_entries, max_bytes, bytes: 0, evictions: 0 }
+    }
+
+    pub fn get(&mut self, key: &Key) -> Option<Vector> {
+        self.entries.get(key).cloned()
+    }
+
+    /// Inserts and evicts least recently used entries until both bounds hold. An entry larger
+    /// than `max_bytes` on its own is not stored.
+    pub fn insert(&mut self, key: Key, vector: Vector) {
+        let size = entry_bytes(vector.len());
+        if self.max_entries == 0 || self.max_bytes.is_some_and(|max| size > max) {
+            return;
+        }
+        if let Some(old) = self.entries.put(key, vector) {
+            self.bytes -= entry_bytes(old.len());
+        }
+        self.bytes += size;
+        while self.entries.len() > self.max_entries || self.max_bytes.is_some_and(|max| self.bytes > max) {
+            let Some((_, evicted)) = self.entries.pop_lru() else { break };
+            self.bytes -= entry_bytes(evicted.len());
+            self.evictions += 1;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+}
+
+struct State {
+    memory: MemoryLru,
+    /// Keys being computed, with the callers waiting for them.
+    in_flight: HashMap<Key, Vec<oneshot::Sender<Result<Vector>>>>,
+    stats: CacheStats,
+    dimension: Option<usize>,
+}
+
+pub struct CachedEmbedder {
+    base: Arc<dyn EmbedService>,
+    state: Mutex<State>,
+    fingerprints: Mutex<HashMap<TextKind, String>>,
+    store: Option<Arc<VectorStore>>,
+}
+
+impl CachedEmbedder {
+    /// `warnings` receives what went wrong opening the disk tier (it is then rebuilt or bypassed).
+    pub fn new(base: Arc<dyn EmbedService>, options: CacheOptions, warnings: &mut Vec<String>) -> Result<Self> {
+        if options.max_bytes == Some(0) {
+            return Err(Error::InvalidOption { option: "maxBytes", reason: "must be at least 1".into() });
+        }
+        let store = options.persist.as_deref().and_then(|path| VectorStore::open(path, warnings)).map(Arc::new);
+        Ok(CachedEmbedder {
+            base,
+            state: Mutex::new(State {
+                memory: MemoryLru::new(options.max_entries, options.max_bytes),
+                in_flight: HashMap::new(),
+                stats: CacheStats::default(),
+                dimension: None,
+            }),
+            fingerprints: Mutex::new(HashMap::new()),
+            store,
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let state = self.state();
+        CacheStats { entries: state.memory.len(), bytes: state.memory.bytes(), evictions: state.memory.evictions, ..state.stats }
+    }
+
+    /// Empties the memory tier and the disk tier.
+    pub async fn clear(&self) -> Result<()> {
+        self.state().memory.clear();
+        if let Some(store) = self.store.clone() {
+            tokio::task::spawn_blocking(move || store.clear()).await.map_err(|e| Error::Runtime(e.to_string()))??;
+        }
+        Ok(())
+    }
+
+    async fn fingerprint(&self, kind: TextKind) -> Result<String> {
+        if let Some(fp) = self.fingerprints.lock().unwrap_or_else(|p| p.into_inner()).get(&kind) {
+            return Ok(fp.clone());
+        }
+        let fp = self.base.clone().fingerprint(kind).await?;
+        self.fingerprints.lock().unwrap_or_else(|p| p.into_inner()).insert(kind, fp.clone());
+        Ok(fp)
+    }
+
+    /// Checks a base's vectors before they are cached: finite values, one dimension.
+    fn check(&self, vectors: &[Vec<f32>], texts: usize) -> Result<()> {
+        if vectors.len() != texts {
+            return Err(Error::InvalidInput { index: 0, reason: format!("the base returned {} vectors for {texts} texts", vectors.len()) });
+        }
+        let mut state = self.state();
+        for (i, v) in vectors.iter().enumerate() {
+            let expected = *state.dimension.get_or_insert(v.len());
+            if v.is_empty() || v.len() != expected {
+                return Err(Error::InvalidInput { index: i, reason: format!("the base returned a vector of {} values, expected {expected}", v.len()) });
+            }
+            if let Some(j) = v.iter().position(|x| !x.is_finite()) {
+                return Err(Error::InvalidInput { index: i, reason: format!("the base returned a non-finite value at position {j}") });
+            }
+        }
+        Ok(())
+    }
+
+    async fn lookup_disk(&self, keys: Vec<Key>) -> Vec<Option<Vector>> {
+        let Some(store) = self.store.clone() else { return vec![None; keys.len()] };
+        let n = keys.len();
+        // a failing disk tier is bypassed: the vectors are computed instead
+        tokio::task::spawn_blocking(move || store.get_many(&keys)).await.unwrap_or_else(|_| vec![None; n])
+    }
+
+    async fn save_disk(&self, entries: Vec<(Key, Vector)>) {
+        if let Some(store) = self.store.clone() {
+            let _ = tokio::task::spawn_blocking(move || store.put_many(&entries)).await;
+        }
+    }
+
+    /// Finishes the keys this call computed: caches the vectors and hands them (or the error) to
+    /// the callers waiting on them.
+    fn settle(&self, keys: &[Key], outcome: &Result<Vec<Vector>>) {
+        let mut state = self.state();
+        for (i, key) in keys.iter().enumerate() {
+            let result = match outcome {
+                Ok(vectors) => {
+                    state.memory.insert(*key, vectors[i].clone());
+                    Ok(vectors[i].clone())
+                }
+                Err(e) => Err(e.clone()),
+            };
+            for waiter in state.in_flight.remove(key).unwrap_or_default() {
+                let _ = waiter.send(result.clone());
+            }
+        }
+    }
+
+    pub async fn embed_vectors(self: Arc<Self>, texts: Vec<String>, kind: TextKind) -> Result<Vec<Vector>> {
+        let fingerprint = CachedEmbedder::fingerprint(&self, kind).await?;
+        let keys: Vec<Key> = texts.iter().map(|t| cache_key(&fingerprint, t)).collect();
+        let n = texts.len();
+        let mut results: Vec<Option<Vector>> = vec![None; n];
+        let mut waiting: Vec<(usize, oneshot::Receiver<Result<Vector>>)> = Vec::new();
+        // texts this call computes (first index of each key), and later indices with the same key
+        let mut owned: Vec<usize> = Vec::new();
+        let mut owned_index: HashMap<Key, usize> = HashMap::new();
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        {
+            let mut guard = self.state();
+            let state = &mut *guard;
+            for (i, key) in keys.iter().enumerate() {
+                if let Some(v) = state.memory.get(key) {
+                    state.stats.hits += 1;
+                    results[i] = Some(v);
+                } else if let Some(&first) = owned_index.get(key) {
+                    state.stats.hits += 1;
+                    repeats.push((i, first));
+                } else if let Some(waiters) = state.in_flight.get_mut(key) {
+                    state.stats.hits += 1;
+                    let (tx, rx) = oneshot::channel();
+                    waiters.push(tx);
+                    waiting.push((i, rx));
+                } else {
+                    state.in_flight.insert(*key, Vec::new());
+                    owned_index.insert(*key, i);
+                    owned.push(i);
+                }
+            }
+        }
+
+        if !owned.is_empty() && self.store.is_some() {
+            let found = self.lookup_disk(owned.iter().map(|&i| keys[i]).collect()).await;
+            let mut still_missing = Vec::new();
+            let mut disk_keys = Vec::new();
+            let mut disk_vectors = Vec::new();
+            for (&i, hit) in owned.iter().zip(found) {
+                match hit {
+                    Some(v) => {
+                        results[i] = Some(v.clone());
+                        disk_keys.push(keys[i]);
+                        disk_vectors.push(v);
+                    }
+                    None => still_missing.push(i),
+                }
+            }
+            if !disk_keys.is_empty() {
+                {
+                    let mut state = self.state();
+                    state.stats.hits += disk_keys.len() as u64;
+                    state.stats.disk_hits += disk_keys.len() as u64;
+                }
+                self.settle(&disk_keys, &Ok(disk_vectors));
+            }
+            owned = still_missing;
+        }
+
+        let mut failure = None;
+        if !owned.is_empty() {
+            self.state().stats.misses += owned.len() as u64;
+            let miss_keys: Vec<Key> = owned.iter().map(|&i| keys[i]).collect();
+            let miss_texts: Vec<String> = owned.iter().map(|&i| texts[i].clone()).collect();
+            let computed = self.base.clone().embed_batch(miss_texts, kind).await.and_then(|vectors| {
+                self.check(&vectors, owned.len())?;
+                Ok(vectors.into_iter().map(Vector::from).collect::<Vec<_>>())
+            });
+            // an error about a base's output names the index in this call, not in the misses
+            let computed = computed.map_err(|e| match e {
+                Error::InvalidInput { index, reason } if index < owned.len() => Error::InvalidInput { index: owned[index], reason },
+                e => e,
+            });
+            self.settle(&miss_keys, &computed);
+            match computed {
+                Ok(vectors) => {
+                    for (&i, v) in owned.iter().zip(&vectors) {
+                        results[i] = Some(v.clone());
+                    }
+                    if self.store.is_some() {
+                        self.save_disk(miss_keys.into_iter().zip(vectors).collect()).await;
+                    }
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+
+        for (i, rx) in waiting {
+            results[i] = Some(match rx.await {
+                Ok(Ok(v)) => v,
+                // the caller computing it failed (maybe for its own texts): compute this one alone
+                _ => Box::pin(self.clone().embed_vectors(vec![texts[i].clone()], kind)).await?.remove(0),
+            });
+        }
+        for (i, first) in repeats {
+            results[i] = results[first].clone();
+        }
+        Ok(results.into_iter().map(|v| v.expect("every text is resolved above; this is a bug")).collect())
+    }
+}
+
+impl EmbedService for CachedEmbedder {
+    fn embed_batch(self: Arc<Self>, texts: Vec<String>, kind: TextKind) -> BoxFuture<Result<Vec<Vec<f32>>>> {
+        Box::pin(async move { Ok(self.embed_vectors(texts, kind).await?.iter().map(|v| v.to_vec()).collect()) })
+    }
+
+    fn fingerprint(self: Arc<Self>, kind: TextKind) -> BoxFuture<Result<String>> {
+        Box::pin(async move { CachedEmbedder::fingerprint(&self, kind).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(x: f32, dim: usize) -> Vector {
+        Vector::from(vec![x; dim])
+    }
+
+    #[test]
+    fn lru_evicts_least_recently_used_by_entries() {
+        let mut lru = MemoryLru::new(2, None);
+        lru.insert([1; 32], v(1.0, 4));
+        lru.insert([2; 32], v(2.0, 4));
+        assert!(lru.get(&[1; 32]).is_some()); // 1 is now the most recent
+        lru.insert([3; 32], v(3.0, 4));
+        assert!(lru.get(&[2; 32]).is_none());
+        assert!(lru.get(&[1; 32]).is_some() && lru.get(&[3; 32]).is_some());
+        assert_eq!((lru.len(), lru.evictions, lru.bytes()), (2, 1, 2 * entry_bytes(4)));
+    }
+
+    #[test]
+    fn lru_evicts_by_bytes_and_never_exceeds_them() {
+        let max = 3 * entry_bytes(8) + 5;
+        let mut lru = MemoryLru::new(1000, Some(max));
+        for i in 0..10u8 {
+            lru.insert([i; 32], v(i as f32, 8));
+            assert!(lru.bytes() <= max);
+        }
+        assert_eq!(lru.len(), 3);
+        assert_eq!(lru.evictions, 7);
+        // an entry bigger than the whole budget is not stored
+        lru.insert([99; 32], v(0.0, 1000));
+        assert!(lru.get(&[99; 32]).is_none());
+        // replacing an entry does not double-charge it
+        lru.insert([9; 32], v(1.0, 8));
+        assert_eq!(lru.bytes(), 3 * entry_bytes(8));
+    }
+
+    #[test]
+    fn keys_depend_on_fingerprint_and_text_only() {
+        assert_eq!(cache_key("fp", "text"), cache_key("fp", "text"));
+        assert_ne!(cache_key("fp", "text"), cache_key("fp2", "text"));
+        assert_ne!(cache_key("fp", "text"), cache_key("fp", "text2"));
+        // no ambiguity from concatenation
+        assert_ne!(cache_key("ab", "c"), cache_key("a", "bc"));
+        // sha256 of (len as u64 LE) ‖ fingerprint ‖ text
+        let mut h = Sha256::new();
+        h.update(2u64.to_le_bytes());
+        h.update(b"fpx");
+        let want: Key = h.finalize().into();
+        assert_eq!(cache_key("fp", "x"), want);
+    }
+}
