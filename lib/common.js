@@ -1,10 +1,16 @@
 'use strict'
-// Input checks and error helpers shared by the modules under lib/. EmbedderError lives in
-// index.js, which loads these modules; it is looked up when an error is raised, by which time
-// index.js has finished loading.
+// Errors and input checks shared by the modules under lib/.
+
+/** Every error this package raises: a stable `code` and a message that says what to do. */
+class EmbedderError extends Error {
+  constructor(code, message, options) {
+    super(message, options)
+    this.name = 'EmbedderError'
+    this.code = code
+  }
+}
 
 function fail(code, message) {
-  const { EmbedderError } = require('../index.js')
   return new EmbedderError(code, message)
 }
 
@@ -116,6 +122,7 @@ function toFloat32Rows(value, what = 'input') {
 }
 
 module.exports = {
+  EmbedderError,
   fail,
   fromNative,
   nativeSync,

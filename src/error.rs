@@ -9,14 +9,4 @@ pub fn to_js(err: Error) -> napi::Error {
     napi::Error::from_reason(format!("{}: {err}", err.code()))
 }
 
-/// Runs `f`, turning a panic into an `ERR_RUNTIME` error instead of unwinding into Node.
-pub fn catch_panic<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        Err(Error::Runtime(format!("internal error ({what}); this is a bug, please report it")))
-    })
-}
+pub use embedder_core::service::catch_panic;

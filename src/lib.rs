@@ -2,14 +2,14 @@
 
 #![deny(clippy::all)]
 
-mod embedder;
 mod error;
-mod lexical;
+pub mod lexical;
 mod options;
-mod quantize;
-mod similarity;
+pub mod quantize;
+mod service;
+pub mod similarity;
 
-pub use embedder::NativeEmbedder;
+pub use service::NativeService;
 pub use lexical::NativeTfidf;
 
 /// The cores this process may use (the container's CPU quota, not the host's core count).

@@ -172,6 +172,19 @@ impl CachedEmbedder {
         Ok(())
     }
 
+    /// The vectors if every text is in the memory tier and the fingerprint is known, without
+    /// waiting on anything; `None` otherwise (nothing is counted then).
+    pub fn get_all_in_memory<S: AsRef<str>>(&self, texts: &[S], kind: TextKind) -> Option<Vec<Vector>> {
+        let fingerprint = self.fingerprints.lock().unwrap_or_else(|p| p.into_inner()).get(&kind)?.clone();
+        let mut state = self.state();
+        let mut out = Vec::with_capacity(texts.len());
+        for text in texts {
+            out.push(state.memory.get(&cache_key(&fingerprint, text.as_ref()))?);
+        }
+        state.stats.hits += texts.len() as u64;
+        Some(out)
+    }
+
     async fn fingerprint(&self, kind: TextKind) -> Result<String> {
         if let Some(fp) = self.fingerprints.lock().unwrap_or_else(|p| p.into_inner()).get(&kind) {
             return Ok(fp.clone());

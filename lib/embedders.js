@@ -1,0 +1,286 @@
+'use strict'
+// Embedder, CachedEmbedder and BatchOptimizedEmbedder: JavaScript faces of native services
+// (src/service.rs). Stacks of them run entirely in Rust; a JavaScript embedder under a wrapper is
+// called through one adapter.
+
+const { native, runtimeLibrary } = require('../binding.js')
+const { EmbedderError, fail, describe, nativeCall, nativeSync, outputOf, splitRows, toText, toTexts } = require('./common.js')
+const { checkEmbedder, embedMany } = require('./wrapped.js')
+
+/** The native service behind each of our embedders. */
+const services = new WeakMap()
+
+function checkOptions(options) {
+  if (options === null || typeof options !== 'object') {
+    throw fail('ERR_INVALID_OPTION', `options must be an object with a \`model\` folder, got ${describe(options)}`)
+  }
+  const model = options.model ?? options.modelName
+  if (typeof model !== 'string' || model === '') {
+    throw fail('ERR_INVALID_OPTION', '`model` must be the path of a model folder (`modelName` is accepted too)')
+  }
+  const choice = (key, allowed) => {
+    const v = options[key]
+    if (v !== undefined && !allowed.includes(v)) {
+      throw fail('ERR_INVALID_OPTION', `\`${key}\` must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(v)}`)
+    }
+    return v
+  }
+  const modelFile = options.modelFile
+  if (modelFile !== undefined && typeof modelFile !== 'string') {
+    throw fail('ERR_INVALID_OPTION', '`modelFile` must be a path inside the model folder')
+  }
+  const normalize = options.normalize
+  if (normalize !== undefined && typeof normalize !== 'boolean') {
+    throw fail('ERR_INVALID_OPTION', '`normalize` must be a boolean')
+  }
+  return {
+    model,
+    dtype: choice('dtype', ['fp32', 'q8']),
+    modelFile,
+    maxLength: count(options, 'maxLength'),
+    pooling: choice('pooling', ['mean', 'cls', 'max']),
+    normalize,
+    batchSize: count(options, 'batchSize'),
+    maxBatchTokens: count(options, 'maxBatchTokens'),
+    threads: count(options, 'threads'),
+    runtimeLibrary: runtimeLibrary(),
+  }
+}
+
+/** `options[key]` if it is a positive integer (or absent), else ERR_INVALID_OPTION. */
+function count(options, key, { min = 1 } = {}) {
+  const v = options[key]
+  if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= 0xffffffff)) {
+    throw fail('ERR_INVALID_OPTION', `\`${key}\` must be an integer of at least ${min}, got ${JSON.stringify(v)}`)
+  }
+  return v
+}
+
+function wrapperOptions(options, name) {
+  if (options === undefined) return {}
+  if (options === null || typeof options !== 'object') {
+    throw fail('ERR_INVALID_OPTION', `${name} options must be an object, got ${describe(options)}`)
+  }
+  return options
+}
+
+function publicInfo(info) {
+  return Object.freeze({
+    modelPath: info.modelDir,
+    onnxPath: info.onnxPath,
+    tokenizerPath: info.tokenizerPath,
+    dtype: info.dtype,
+    pooling: info.pooling,
+    normalize: info.normalize,
+    maxLength: info.maxLength,
+    dimension: info.dimension,
+    inputNames: Object.freeze([...info.inputNames]),
+    outputName: info.outputName,
+    prompts: Object.freeze({ ...info.prompts }),
+    threads: info.threads,
+  })
+}
+
+/** Vectors of a JavaScript embedder, checked (one length, finite numbers) and packed in one Float32Array. */
+function pack(vectors) {
+  const dim = vectors.length === 0 ? 0 : vectors[0].length
+  const flat = new Float32Array(vectors.length * dim)
+  for (let i = 0; i < vectors.length; i++) {
+    const v = vectors[i]
+    if (v.length !== dim || dim === 0) {
+      throw fail('ERR_INVALID_INPUT', `input ${i}: the base embedder returned a vector of ${v.length} values, expected ${dim}`)
+    }
+    for (let j = 0; j < dim; j++) {
+      const x = v[j]
+      if (typeof x !== 'number' || !Number.isFinite(x)) {
+        throw fail('ERR_INVALID_INPUT', `input ${i}: the base embedder returned ${describe(x)} ${x} at position ${j}`)
+      }
+    }
+    flat.set(v, i * dim)
+  }
+  return flat
+}
+
+/** The native service for `base`: its own if it is one of ours, else an adapter over its methods. */
+function serviceOf(base, namespace) {
+  const own = services.get(base)
+  if (own) return own
+  checkEmbedder(base, 'base')
+  if (namespace !== undefined && typeof namespace !== 'string') {
+    throw fail('ERR_INVALID_OPTION', '`namespace` must be a string')
+  }
+  const name = namespace ?? base.constructor?.name ?? 'Object'
+  return native.NativeService.fromJs(async (texts, kind) => pack(await embedMany(base, texts, kind, 'base')), name)
+}
+
+/** What Embedder, CachedEmbedder and BatchOptimizedEmbedder share: the embedding methods. */
+class NativeEmbedder {
+  constructor(service) {
+    services.set(this, service)
+  }
+
+  async _embedTexts(texts, kind, output) {
+    const service = services.get(this)
+    if (texts.length === 0) {
+      if (service.disposed) throw fail('ERR_DISPOSED', 'the embedder was disposed; create a new one to embed again')
+      return []
+    }
+    const flat = service.cachedNow(texts, kind) ?? (await nativeCall(service.embed(texts, kind)))
+    return splitRows(flat, texts.length, output)
+  }
+
+  /** One vector for a string; one vector per text for an array of strings. */
+  async embed(input, options) {
+    const output = outputOf(options)
+    if (Array.isArray(input)) return this._embedTexts(toTexts(input), 'plain', output)
+    return (await this._embedTexts([toText(input)], 'plain', output))[0]
+  }
+
+  /** One vector per text, in input order. `{ output: 'float32' }` returns `Float32Array`s. */
+  async embedBatch(texts, options) {
+    return this._embedTexts(toTexts(texts), 'plain', outputOf(options))
+  }
+
+  /** Embeds a search query, with the model's `query` prompt when it defines one. */
+  async embedQuery(text, options) {
+    const output = outputOf(options)
+    return (await this._embedTexts([toText(text)], 'query', output))[0]
+  }
+
+  /** Embeds documents, with the model's `document` prompt when it defines one. */
+  async embedDocuments(texts, options) {
+    return this._embedTexts(toTexts(texts), 'document', outputOf(options))
+  }
+}
+
+/**
+ * A sentence-transformers model exported to ONNX, loaded from a local folder, embedding text
+ * exactly as sentence-transformers does. Construction is synchronous; the model loads on first
+ * use, on `initialize()`, or in `Embedder.create()`.
+ */
+class Embedder extends NativeEmbedder {
+  #info = null
+
+  constructor(options) {
+    super(nativeSync(() => native.NativeService.model(checkOptions(options))))
+  }
+
+  static async create(options) {
+    const embedder = new this(options)
+    await embedder.initialize()
+    return embedder
+  }
+
+  async initialize() {
+    const service = services.get(this)
+    if (service.disposed) throw fail('ERR_DISPOSED', 'the embedder was disposed; create a new one to embed again')
+    if (!this.#info) this.#info = publicInfo(await nativeCall(service.initialize()))
+    return this
+  }
+
+  /** Embedding size; `undefined` until the model has loaded. */
+  get dimension() {
+    return this.#loadedInfo()?.dimension
+  }
+
+  /** Tokens per text after truncation; `undefined` until the model has loaded. */
+  get maxLength() {
+    return this.#loadedInfo()?.maxLength
+  }
+
+  /** Paths, pooling, normalisation, input names and dtype; `undefined` until the model has loaded. */
+  get modelInfo() {
+    return this.#loadedInfo() ?? undefined
+  }
+
+  #loadedInfo() {
+    if (!this.#info) {
+      const info = services.get(this).info()
+      if (info) this.#info = publicInfo(info)
+    }
+    return this.#info
+  }
+
+  /** Frees the model. Calls already running finish; later calls reject with ERR_DISPOSED. */
+  dispose() {
+    services.get(this).dispose()
+  }
+}
+
+/**
+ * Caches the vectors of any embedder (ours or a JavaScript one) by sha256 of what determines them
+ * and the text: an LRU in memory, optionally a SQLite file on disk.
+ */
+class CachedEmbedder extends NativeEmbedder {
+  #base
+
+  constructor(base, options) {
+    const o = wrapperOptions(options, 'CachedEmbedder')
+    const persist = o.persist
+    if (persist !== undefined && (persist === null || typeof persist !== 'object' || typeof persist.path !== 'string')) {
+      throw fail('ERR_INVALID_OPTION', '`persist` must be { path: string }')
+    }
+    const service = nativeSync(() =>
+      native.NativeService.cached(serviceOf(base, o.namespace), {
+        maxCacheSize: count(o, 'maxCacheSize', { min: 0 }),
+        maxBytes: count(o, 'maxBytes'),
+        persistPath: persist?.path,
+      }),
+    )
+    super(service)
+    this.#base = base
+    for (const warning of service.warnings) process.emitWarning(warning, { code: 'EMBEDDER_CACHE_FILE' })
+  }
+
+  get dimension() {
+    return this.#base.dimension
+  }
+
+  /** `{ hits, misses, evictions, entries, bytes, hitRate, diskHits }` since creation. */
+  stats() {
+    const s = services.get(this).stats()
+    return { hits: s.hits, misses: s.misses, evictions: s.evictions, entries: s.entries, bytes: s.bytes, hitRate: s.hitRate, diskHits: s.diskHits }
+  }
+
+  /** Empties the memory and disk tiers. */
+  async clear() {
+    await nativeCall(services.get(this).clear())
+  }
+}
+
+/**
+ * Coalesces single calls made at about the same time into batch calls on its base: a batch
+ * leaves when it holds `batchSize` texts or `maxWaitMs` after its first request.
+ */
+class BatchOptimizedEmbedder extends NativeEmbedder {
+  #base
+
+  constructor(base, options) {
+    const o = wrapperOptions(options, 'BatchOptimizedEmbedder')
+    const maxWaitMs = o.maxWaitMs
+    if (maxWaitMs !== undefined && !(typeof maxWaitMs === 'number' && maxWaitMs >= 0 && Number.isFinite(maxWaitMs))) {
+      throw fail('ERR_INVALID_OPTION', `\`maxWaitMs\` must be a number of at least 0, got ${JSON.stringify(maxWaitMs)}`)
+    }
+    super(
+      nativeSync(() =>
+        native.NativeService.batched(serviceOf(base, o.namespace), {
+          batchSize: count(o, 'batchSize'),
+          maxWaitMs,
+          maxQueue: count(o, 'maxQueue'),
+        }),
+      ),
+    )
+    this.#base = base
+  }
+
+  get dimension() {
+    return this.#base.dimension
+  }
+
+  /** Requests queued or running. */
+  get pending() {
+    return services.get(this).pending
+  }
+}
+
+module.exports = { Embedder, CachedEmbedder, BatchOptimizedEmbedder, EmbedderError }

@@ -1,0 +1,277 @@
+//! `NativeService`: one handle type for every embedder that runs in Rust — a model, a cache, a
+//! micro-batcher — and for a JavaScript embedder adapted so the Rust wrappers can stack on it.
+//! Stacks of native layers call each other directly, without JavaScript in between.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use embedder_core::batcher::{BatchOptimizedEmbedder, BatchOptions};
+use embedder_core::cache::{CacheOptions, CachedEmbedder};
+use embedder_core::service::{BoxFuture, EmbedService, ModelService, TextKind};
+use embedder_core::{EmbedderOptions, Error, ModelInfo, Result};
+use napi::bindgen_prelude::{FnArgs, Float32Array, Function, Promise, PromiseRaw};
+use napi::threadsafe_function::ThreadsafeFunction;
+use napi::Env;
+use napi_derive::napi;
+
+use crate::error::to_js;
+use crate::options::NativeEmbedderOptions;
+
+#[napi(object)]
+pub struct NativeModelInfo {
+    pub model_dir: String,
+    pub onnx_path: String,
+    pub tokenizer_path: String,
+    pub dtype: String,
+    pub pooling: String,
+    pub normalize: bool,
+    pub max_length: u32,
+    pub dimension: u32,
+    pub input_names: Vec<String>,
+    pub output_name: String,
+    pub prompts: std::collections::HashMap<String, String>,
+    pub threads: u32,
+    pub fingerprint: String,
+}
+
+impl From<&ModelInfo> for NativeModelInfo {
+    fn from(i: &ModelInfo) -> Self {
+        NativeModelInfo {
+            model_dir: i.model_dir.display().to_string(),
+            onnx_path: i.onnx_path.display().to_string(),
+            tokenizer_path: i.tokenizer_path.display().to_string(),
+            dtype: i.dtype.name().into(),
+            pooling: i.pooling.iter().map(|m| m.name()).collect::<Vec<_>>().join("+"),
+            normalize: i.normalize,
+            max_length: i.max_length as u32,
+            dimension: i.dimension as u32,
+            input_names: i.input_names.clone(),
+            output_name: i.output_name.clone(),
+            prompts: i.prompts.iter().cloned().collect(),
+            threads: i.threads as u32,
+            fingerprint: i.model_fingerprint.clone(),
+        }
+    }
+}
+
+#[napi(object)]
+pub struct NativeCacheOptions {
+    pub max_cache_size: Option<u32>,
+    pub max_bytes: Option<f64>,
+    pub persist_path: Option<String>,
+}
+
+#[napi(object)]
+pub struct NativeBatchOptions {
+    pub batch_size: Option<u32>,
+    pub max_wait_ms: Option<f64>,
+    pub max_queue: Option<u32>,
+}
+
+#[napi(object)]
+pub struct NativeCacheStats {
+    pub hits: f64,
+    pub disk_hits: f64,
+    pub misses: f64,
+    pub evictions: f64,
+    pub entries: u32,
+    pub bytes: f64,
+    pub hit_rate: f64,
+}
+
+fn kind_of(kind: &str) -> Result<TextKind> {
+    match kind {
+        "plain" => Ok(TextKind::Plain),
+        "query" => Ok(TextKind::Query),
+        "document" => Ok(TextKind::Document),
+        other => Err(Error::InvalidOption { option: "kind", reason: format!("unknown text kind `{other}`") }),
+    }
+}
+
+fn kind_name(kind: TextKind) -> &'static str {
+    match kind {
+        TextKind::Plain => "plain",
+        TextKind::Query => "query",
+        TextKind::Document => "document",
+    }
+}
+
+type JsEmbedFn = ThreadsafeFunction<FnArgs<(Vec<String>, String)>, Promise<Float32Array>, FnArgs<(Vec<String>, String)>, napi::Status, false, true>;
+
+/// An embedder written in JavaScript: `embed(texts, kind)` resolves to the vectors concatenated
+/// in one Float32Array (index.js checks and packs what the user's embedder returned).
+struct JsService {
+    embed: JsEmbedFn,
+    namespace: String,
+}
+
+impl EmbedService for JsService {
+    fn embed_batch(self: Arc<Self>, texts: Vec<String>, kind: TextKind) -> BoxFuture<Result<Vec<Vec<f32>>>> {
+        Box::pin(async move {
+            let n = texts.len();
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            let failed = |e: napi::Error| Error::Base(e.reason.clone());
+            let promise = self.embed.call_async_catch((texts, kind_name(kind).to_string()).into()).await.map_err(failed)?;
+            let flat = promise.await.map_err(failed)?.to_vec();
+            if flat.len() % n != 0 {
+                return Err(Error::Base(format!("{} values do not split into {n} vectors", flat.len())));
+            }
+            Ok(flat.chunks_exact(flat.len() / n).map(<[f32]>::to_vec).collect())
+        })
+    }
+
+    fn fingerprint(self: Arc<Self>, kind: TextKind) -> BoxFuture<Result<String>> {
+        Box::pin(async move { Ok(format!("js\0{}\0{}", self.namespace, kind_name(kind))) })
+    }
+}
+
+#[napi]
+pub struct NativeService {
+    service: Arc<dyn EmbedService>,
+    model: Option<Arc<ModelService>>,
+    cache: Option<Arc<CachedEmbedder>>,
+    batcher: Option<Arc<BatchOptimizedEmbedder>>,
+    warnings: Vec<String>,
+}
+
+impl NativeService {
+    fn of(service: Arc<dyn EmbedService>) -> Self {
+        NativeService { service, model: None, cache: None, batcher: None, warnings: Vec::new() }
+    }
+}
+
+#[napi]
+impl NativeService {
+    /// A model from a local folder; it loads on first use.
+    #[napi(factory)]
+    pub fn model(options: NativeEmbedderOptions) -> napi::Result<Self> {
+        let model = Arc::new(ModelService::new(EmbedderOptions::try_from(options).map_err(to_js)?));
+        Ok(NativeService { model: Some(model.clone()), ..NativeService::of(model) })
+    }
+
+    /// A JavaScript embedder: `embed(texts, kind)` must resolve to the concatenated vectors.
+    #[napi(factory, ts_args_type = "embed: (texts: string[], kind: string) => Promise<Float32Array>, namespace: string")]
+    pub fn from_js(embed: Function<FnArgs<(Vec<String>, String)>, Promise<Float32Array>>, namespace: String) -> napi::Result<Self> {
+        let embed: JsEmbedFn = embed.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
+        Ok(NativeService::of(Arc::new(JsService { embed, namespace })))
+    }
+
+    #[napi(factory)]
+    pub fn cached(base: &NativeService, options: NativeCacheOptions) -> napi::Result<Self> {
+        let options = CacheOptions {
+            max_entries: options.max_cache_size.map_or(10_000, |n| n as usize),
+            max_bytes: options.max_bytes.map(|b| b as usize),
+            persist: options.persist_path.map(Into::into),
+        };
+        let mut warnings = Vec::new();
+        let cache = Arc::new(CachedEmbedder::new(base.service.clone(), options, &mut warnings).map_err(to_js)?);
+        Ok(NativeService { cache: Some(cache.clone()), warnings, ..NativeService::of(cache) })
+    }
+
+    #[napi(factory)]
+    pub fn batched(base: &NativeService, options: NativeBatchOptions) -> napi::Result<Self> {
+        let defaults = BatchOptions::default();
+        let options = BatchOptions {
+            batch_size: options.batch_size.map_or(defaults.batch_size, |n| n as usize),
+            max_wait: options.max_wait_ms.map_or(defaults.max_wait, |ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
+            max_queue: options.max_queue.map_or(defaults.max_queue, |n| n as usize),
+        };
+        let batcher = Arc::new(BatchOptimizedEmbedder::new(base.service.clone(), options).map_err(to_js)?);
+        Ok(NativeService { batcher: Some(batcher.clone()), ..NativeService::of(batcher) })
+    }
+
+    /// Embeds `texts` as `kind` (`'plain' | 'query' | 'document'`); resolves to
+    /// `texts.length × dimension` values.
+    #[napi(ts_return_type = "Promise<Float32Array>")]
+    pub fn embed<'env>(&self, env: &'env Env, texts: Vec<String>, kind: String) -> napi::Result<PromiseRaw<'env, Float32Array>> {
+        let kind = kind_of(&kind).map_err(to_js)?;
+        let service = self.service.clone();
+        let model = self.model.clone();
+        env.spawn_future(async move {
+            // a bare model fills one buffer directly; stacks assemble rows
+            let flat = match model {
+                Some(model) => model.embed_flat(texts, kind).await,
+                None => service.embed_batch(texts, kind).await.map(|rows| rows.concat()),
+            };
+            Ok(Float32Array::new(flat.map_err(to_js)?))
+        })
+    }
+
+    /// For a cache: the vectors if every text is already in memory, else `null` (then call `embed`).
+    #[napi]
+    pub fn cached_now(&self, texts: Vec<String>, kind: String) -> napi::Result<Option<Float32Array>> {
+        let Some(cache) = &self.cache else { return Ok(None) };
+        let kind = kind_of(&kind).map_err(to_js)?;
+        Ok(cache.get_all_in_memory(&texts, kind).map(|rows| Float32Array::new(rows.iter().flat_map(|v| v.iter().copied()).collect())))
+    }
+
+    /// Loads the model now (for a model); resolves to its description.
+    #[napi(ts_return_type = "Promise<NativeModelInfo | null>")]
+    pub fn initialize<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<NativeModelInfo>>> {
+        let model = self.model.clone();
+        env.spawn_future(async move {
+            match model {
+                Some(model) => Ok(Some(model.run(|e| Ok(NativeModelInfo::from(e.info()))).await.map_err(to_js)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The model's description once it is loaded, else `null`.
+    #[napi]
+    pub fn info(&self) -> Option<NativeModelInfo> {
+        self.model.as_ref()?.loaded().map(|e| NativeModelInfo::from(e.info()))
+    }
+
+    /// Frees the model; calls already running finish, later ones reject with `ERR_DISPOSED`.
+    #[napi]
+    pub fn dispose(&self) {
+        if let Some(model) = &self.model {
+            model.dispose();
+        }
+    }
+
+    #[napi(getter)]
+    pub fn disposed(&self) -> bool {
+        self.model.as_ref().is_some_and(|m| m.is_disposed())
+    }
+
+    #[napi]
+    pub fn stats(&self) -> Option<NativeCacheStats> {
+        let s = self.cache.as_ref()?.stats();
+        Some(NativeCacheStats {
+            hits: s.hits as f64,
+            disk_hits: s.disk_hits as f64,
+            misses: s.misses as f64,
+            evictions: s.evictions as f64,
+            entries: s.entries as u32,
+            bytes: s.bytes as f64,
+            hit_rate: s.hit_rate(),
+        })
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn clear<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let cache = self.cache.clone();
+        env.spawn_future(async move {
+            if let Some(cache) = cache {
+                cache.clear().await.map_err(to_js)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// What went wrong opening a cache's disk tier (it was then rebuilt or bypassed).
+    #[napi(getter)]
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+
+    /// Requests waiting in a batcher's queue or running.
+    #[napi(getter)]
+    pub fn pending(&self) -> u32 {
+        self.batcher.as_ref().map_or(0, |b| b.pending() as u32)
+    }
+}
