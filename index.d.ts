@@ -60,6 +60,8 @@ export type EmbedderErrorCode =
   | 'ERR_DISPOSED'
   | 'ERR_RUNTIME'
   | 'ERR_NOT_FITTED'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_BASE_FAILED'
 
 export declare class EmbedderError extends Error {
   constructor(code: EmbedderErrorCode, message: string, options?: ErrorOptions)
@@ -99,6 +101,75 @@ export declare class Embedder {
   embedDocuments(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
   /** Frees the model; later calls reject with `ERR_DISPOSED`. */
   dispose(): void
+}
+
+/** The embedding methods every embedder of this package has. */
+export interface TextEmbedder {
+  embed(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
+  embed(text: string, options: EmbedFloat32Options): Promise<Float32Array>
+  embed(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
+  embed(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
+  embedBatch(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
+  embedBatch(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
+  embedQuery(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
+  embedQuery(text: string, options: EmbedFloat32Options): Promise<Float32Array>
+  embedDocuments(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
+  embedDocuments(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
+}
+
+export interface CachedEmbedderOptions {
+  /** Entries kept in memory (default 10,000; least recently used go first). */
+  maxCacheSize?: number
+  /** Bytes kept in memory: 4 per value plus 32 per key. */
+  maxBytes?: number
+  /** Cache key namespace for a JavaScript base (default: its constructor name). */
+  namespace?: string
+  /** A second tier in a SQLite file that survives restarts and can be shared by processes. */
+  persist?: { path: string }
+}
+
+export interface CacheStats {
+  hits: number
+  misses: number
+  evictions: number
+  entries: number
+  bytes: number
+  hitRate: number
+  /** Hits served from the disk tier (included in `hits`). */
+  diskHits: number
+}
+
+/**
+ * Caches any embedder's vectors by sha256 of what determines them (model files, pooling,
+ * normalisation, length, dtype, prompt — or `namespace` for a JavaScript base) and the text.
+ */
+export interface CachedEmbedder extends TextEmbedder {}
+export declare class CachedEmbedder {
+  constructor(base: EmbedderLike, options?: CachedEmbedderOptions)
+  readonly dimension: number | undefined
+  stats(): CacheStats
+  /** Empties the memory and disk tiers. */
+  clear(): Promise<void>
+}
+
+export interface BatchOptimizedEmbedderOptions {
+  /** Texts per batch sent to the base (default 32). */
+  batchSize?: number
+  /** How long a batch waits for company after its first request (default 2; 0 = send when the base is free). */
+  maxWaitMs?: number
+  /** Requests queued or running past which calls reject with ERR_QUEUE_FULL (default 10,000). */
+  maxQueue?: number
+  /** Cache key namespace passed down for a JavaScript base. */
+  namespace?: string
+}
+
+/** Coalesces concurrent single calls into batch calls on its base; one bad text fails alone. */
+export interface BatchOptimizedEmbedder extends TextEmbedder {}
+export declare class BatchOptimizedEmbedder {
+  constructor(base: EmbedderLike, options?: BatchOptimizedEmbedderOptions)
+  readonly dimension: number | undefined
+  /** Requests queued or running. */
+  readonly pending: number
 }
 
 /** The name RAG tutorials use for `Embedder`. */

@@ -1,6 +1,6 @@
 // Type-checked by `tsc --noEmit -p __test__` in `npm test`: every export, used as documented.
-import { Embedder, EmbedderError, SentenceTransformerEmbedder, defaultThreads } from '..'
-import type { EmbedderErrorCode, EmbedderOptions, ModelInfo } from '..'
+import { BatchOptimizedEmbedder, CachedEmbedder, Embedder, EmbedderError, SentenceTransformerEmbedder, defaultThreads } from '..'
+import type { CacheStats, EmbedderErrorCode, EmbedderOptions, ModelInfo, TextEmbedder } from '..'
 
 async function usage(): Promise<void> {
   const options: EmbedderOptions = {
@@ -29,6 +29,21 @@ async function usage(): Promise<void> {
   const info: ModelInfo | undefined = embedder.modelInfo
   const inputs: readonly string[] | undefined = info?.inputNames
   void [one, many, batch, typed, typedOne, query, docs, dim, max, inputs]
+
+  const stack = new CachedEmbedder(new BatchOptimizedEmbedder(embedder, { batchSize: 32, maxWaitMs: 2, maxQueue: 10_000 }), {
+    maxCacheSize: 10_000,
+    maxBytes: 64 * 1024 * 1024,
+    persist: { path: 'vectors.sqlite' },
+  })
+  const cachedVector: number[] = await stack.embed('text')
+  const cachedTyped: Float32Array[] = await stack.embedDocuments(['a'], { output: 'float32' })
+  const stats: CacheStats = stack.stats()
+  await stack.clear()
+  const paid = { embed: async (text: string) => [text.length, 1], embedBatch: async (texts: string[]) => texts.map((t) => [t.length, 1]) }
+  const jsStack: TextEmbedder = new BatchOptimizedEmbedder(new CachedEmbedder(paid, { namespace: 'paid-api' }), { maxWaitMs: 0 })
+  const pending: number = new BatchOptimizedEmbedder(paid).pending
+  void [cachedVector, cachedTyped, stats, jsStack, pending]
+
   embedder.dispose()
   lazy.dispose()
 
