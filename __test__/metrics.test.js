@@ -68,6 +68,21 @@ test('mean nDCG@10 skips queries without relevance judgements', async () => {
   assert.ok(Math.abs(result.mean - 0.6939578) < 1e-6)
 })
 
+// The same rankings with exponential gains 2^rel − 1 (3 → 7, 2 → 3, 1 → 1):
+//   q1 DCG@10  = 3/log2(2) + 7/log2(4) + 1/log2(5)               = 3 + 3.5 + 0.4306766             = 6.9306766
+//      IDCG@10 = 7/log2(2) + 3/log2(3) + 1/log2(4) + 1/log2(5)   = 7 + 1.8927893 + 0.5 + 0.4306766 = 9.8234658
+//      nDCG@10 = 6.9306766 / 9.8234658                                                            = 0.7055225
+//   q2 is binary, so unchanged: 0.6309298; mean = (0.7055225 + 0.6309298) / 2                      = 0.6682261
+test('nDCG@10 with exponential gains, on request', async () => {
+  const { parseQrels, ndcgAtK, meanNdcgAtK } = await load()
+  const qrels = parseQrels(QRELS)
+  const exponential = { gain: 'exponential' }
+  assert.ok(Math.abs(ndcgAtK(RANKINGS.q1, qrels.get('q1'), 10, exponential) - 0.7055225) < 1e-6)
+  assert.ok(Math.abs(ndcgAtK(RANKINGS.q2, qrels.get('q2'), 10, exponential) - 0.6309298) < 1e-6)
+  assert.ok(Math.abs(meanNdcgAtK(RANKINGS, qrels, 10, exponential).mean - 0.6682261) < 1e-6)
+  assert.throws(() => ndcgAtK(RANKINGS.q1, qrels.get('q1'), 10, { gain: 'log' }), TypeError)
+})
+
 test('rankByCosine orders documents by cosine similarity, not by dot product', async () => {
   const { rankByCosine } = await load()
   const docs = [

@@ -44,19 +44,36 @@ function relevanceOf(judgements, docId) {
 }
 
 /**
+ * Gain of a relevance grade: `'linear'` (rel, trec_eval / pytrec_eval / BEIR) or `'exponential'`
+ * (2^rel − 1, Burges et al.; the same for binary judgements, larger weight on top grades).
+ */
+const GAINS = {
+  linear: (rel) => rel,
+  exponential: (rel) => 2 ** rel - 1,
+}
+
+function gainOf(name) {
+  const gain = GAINS[name]
+  if (!gain) throw new TypeError(`gain must be 'linear' or 'exponential', got ${JSON.stringify(name)}`)
+  return gain
+}
+
+/**
  * nDCG@k of one ranking. The ideal DCG comes from the judgements themselves (all judged documents
  * sorted by relevance), not from the retrieved list.
  * @param {string[]} ranked document ids, best first (only the first k count)
  * @param {Map<string, number> | Record<string, number>} judgements document id → relevance
  * @param {number} [k=10]
+ * @param {{ gain?: 'linear' | 'exponential' }} [options] gains: linear by default
  * @returns {number | null} null when the query has no relevant document (nothing to normalise by)
  */
-export function ndcgAtK(ranked, judgements, k = 10) {
+export function ndcgAtK(ranked, judgements, k = 10, { gain = 'linear' } = {}) {
+  const toGain = gainOf(gain)
   const values = judgements instanceof Map ? [...judgements.values()] : Object.values(judgements)
-  const ideal = values.filter((rel) => rel > 0).sort((a, b) => b - a)
+  const ideal = values.filter((rel) => rel > 0).sort((a, b) => b - a).map(toGain)
   const idcg = dcgAtK(ideal, k)
   if (idcg === 0) return null
-  const gains = ranked.slice(0, k).map((docId) => relevanceOf(judgements, docId))
+  const gains = ranked.slice(0, k).map((docId) => toGain(relevanceOf(judgements, docId)))
   return dcgAtK(gains, k) / idcg
 }
 
@@ -66,9 +83,10 @@ export function ndcgAtK(ranked, judgements, k = 10) {
  * @param {Map<string, string[]> | Record<string, string[]>} rankings query id → ranked document ids
  * @param {Map<string, Map<string, number>>} qrels from `parseQrels`
  * @param {number} [k=10]
+ * @param {{ gain?: 'linear' | 'exponential' }} [options] gains: linear by default
  * @returns {{ mean: number, evaluated: number, skipped: number, perQuery: Record<string, number> }}
  */
-export function meanNdcgAtK(rankings, qrels, k = 10) {
+export function meanNdcgAtK(rankings, qrels, k = 10, options = {}) {
   const entries = rankings instanceof Map ? [...rankings.entries()] : Object.entries(rankings)
   const perQuery = {}
   let sum = 0
@@ -76,7 +94,7 @@ export function meanNdcgAtK(rankings, qrels, k = 10) {
   let skipped = 0
   for (const [queryId, ranked] of entries) {
     const judgements = qrels.get(queryId)
-    const value = judgements ? ndcgAtK(ranked, judgements, k) : null
+    const value = judgements ? ndcgAtK(ranked, judgements, k, options) : null
     if (value === null) {
       skipped++
       continue

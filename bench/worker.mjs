@@ -230,7 +230,9 @@ async function main() {
   }
 
   const ranked = rankByCosine(queryVectors, docs.vectors, corpus.map((d) => d.id), 10)
-  const ndcg = meanNdcgAtK(new Map(queries.map((q, i) => [q.id, ranked[i]])), qrels, 10)
+  const rankings = new Map(queries.map((q, i) => [q.id, ranked[i]]))
+  const ndcg = meanNdcgAtK(rankings, qrels, 10)
+  const ndcgExponential = meanNdcgAtK(rankings, qrels, 10, { gain: 'exponential' })
 
   return {
     system,
@@ -248,6 +250,7 @@ async function main() {
       samples: latencies,
     },
     ndcg10: ndcg.mean,
+    ndcg10Exponential: ndcgExponential.mean,
     ndcgQueries: ndcg.evaluated,
     ndcgSkipped: ndcg.skipped,
     ndcgPerQuery: ndcg.perQuery,
