@@ -110,7 +110,32 @@ function serviceOf(base, namespace) {
     throw fail('ERR_INVALID_OPTION', '`namespace` must be a string')
   }
   const name = namespace ?? base.constructor?.name ?? 'Object'
-  return native.NativeService.fromJs(async (texts, kind) => pack(await embedMany(base, texts, kind, 'base')), name)
+  const service = native.NativeService.fromJs((id, texts, kind) => {
+    embedMany(base, texts, kind, 'base').then(
+      (vectors) => {
+        let flat
+        try {
+          flat = pack(vectors)
+        } catch (err) {
+          return service.settleJs(id, null, err.message)
+        }
+        service.settleJs(id, flat, null)
+      },
+      (err) => service.settleJs(id, null, String(err?.message ?? err)),
+    )
+  }, name)
+  return service
+}
+
+const KIND_NUMBERS = { plain: 0, query: 1, document: 2 }
+
+/** Where a cache copies a hit; large enough for any embedding. */
+const scratch = new Float32Array(65536)
+
+function toArray(values, n) {
+  const out = new Array(n)
+  for (let i = 0; i < n; i++) out[i] = values[i]
+  return out
 }
 
 /** What Embedder, CachedEmbedder and BatchOptimizedEmbedder share: the embedding methods. */
@@ -121,6 +146,10 @@ class NativeEmbedder {
 
   async _embedTexts(texts, kind, output) {
     const service = services.get(this)
+    if (texts.length === 1) {
+      const hit = this._cachedOne(texts[0], kind, output)
+      if (hit) return [hit]
+    }
     if (texts.length === 0) {
       if (service.disposed) throw fail('ERR_DISPOSED', 'the embedder was disposed; create a new one to embed again')
       return []
@@ -129,11 +158,28 @@ class NativeEmbedder {
     return splitRows(flat, texts.length, output)
   }
 
+  /** A cache hit for one text, without a native promise; `undefined` on a miss. */
+  _cachedOne(text, kind, output) {
+    const n = services.get(this).cachedOne(text, KIND_NUMBERS[kind], scratch)
+    if (n > 0) return output === 'array' ? toArray(scratch, n) : scratch.slice(0, n)
+  }
+
   /** One vector for a string; one vector per text for an array of strings. */
-  async embed(input, options) {
-    const output = outputOf(options)
-    if (Array.isArray(input)) return this._embedTexts(toTexts(input), 'plain', output)
-    return (await this._embedTexts([toText(input)], 'plain', output))[0]
+  embed(input, options) {
+    // not `async`: a cache hit on one string resolves without awaiting anything
+    if (typeof input === 'string' && options === undefined) {
+      const n = services.get(this).cachedOne(input, 0, scratch)
+      if (n > 0) return Promise.resolve(toArray(scratch, n))
+    }
+    try {
+      const output = outputOf(options)
+      if (Array.isArray(input)) return this._embedTexts(toTexts(input), 'plain', output)
+      const text = toText(input)
+      const hit = this._cachedOne(text, 'plain', output)
+      return hit ? Promise.resolve(hit) : this._embedTexts([text], 'plain', output).then((rows) => rows[0])
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /** One vector per text, in input order. `{ output: 'float32' }` returns `Float32Array`s. */
