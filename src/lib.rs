@@ -9,8 +9,8 @@ pub mod quantize;
 mod service;
 pub mod similarity;
 
-pub use service::NativeService;
 pub use lexical::NativeTfidf;
+pub use service::NativeService;
 
 /// The cores this process may use (the container's CPU quota, not the host's core count).
 #[napi_derive::napi]

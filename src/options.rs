@@ -30,7 +30,9 @@ impl TryFrom<NativeEmbedderOptions> for EmbedderOptions {
             .ok_or(Error::InvalidOption { option: "runtimeLibrary", reason: "the ONNX Runtime library path is required".into() })?;
         let dtype = match o.dtype.as_deref() {
             None => Dtype::Fp32,
-            Some(s) => Dtype::parse(s).ok_or_else(|| Error::InvalidOption { option: "dtype", reason: format!("`{s}` is not 'fp32' or 'q8'") })?,
+            Some(s) => {
+                Dtype::parse(s).ok_or_else(|| Error::InvalidOption { option: "dtype", reason: format!("`{s}` is not 'fp32' or 'q8'") })?
+            }
         };
         let pooling = match o.pooling.as_deref() {
             None => None,

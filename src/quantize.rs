@@ -58,7 +58,9 @@ impl TryFrom<NativeQuantizeOptions> for QuantizeParams {
         let ranges = match (&o.ranges, &o.calibration) {
             (Some(r), _) => Some(Ranges::try_from(r)?),
             (None, Some(vectors)) => Some(Ranges::from_calibration(vectors).map_err(|e| match e {
-                Error::InvalidInput { index, reason } => Error::InvalidOption { option: "calibration", reason: format!("vector {index} {reason}") },
+                Error::InvalidInput { index, reason } => {
+                    Error::InvalidOption { option: "calibration", reason: format!("vector {index} {reason}") }
+                }
                 e => e,
             })?),
             (None, None) => None,
@@ -138,7 +140,10 @@ pub fn quantize_min_max(vectors: Vec<Float32Array>) -> napi::Result<NativeMinMax
 pub fn dequantize_min_max(values: Vec<Int8Array>, min: Float64Array, max: Float64Array) -> napi::Result<Float32Array> {
     catch_panic(|| {
         if min.len() != values.len() || max.len() != values.len() {
-            return Err(Error::InvalidInput { index: 0, reason: format!("{} codes but {} minima and {} maxima", values.len(), min.len(), max.len()) });
+            return Err(Error::InvalidInput {
+                index: 0,
+                reason: format!("{} codes but {} minima and {} maxima", values.len(), min.len(), max.len()),
+            });
         }
         let codes: Vec<MinMaxCode> = values
             .iter()

@@ -11,9 +11,7 @@ use embedder_core::batcher::{BatchOptimizedEmbedder, BatchOptions};
 use embedder_core::cache::{CacheOptions, CachedEmbedder};
 use embedder_core::service::{BoxFuture, EmbedService, ModelService, TextKind};
 use embedder_core::{EmbedderOptions, Error, ModelInfo, Result};
-use napi::bindgen_prelude::{
-    Float32Array, Float32ArraySlice, FnArgs, Function, PromiseRaw, Unknown,
-};
+use napi::bindgen_prelude::{Float32Array, Float32ArraySlice, FnArgs, Function, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
 use napi_derive::napi;
@@ -46,12 +44,7 @@ impl From<&ModelInfo> for NativeModelInfo {
             onnx_path: i.onnx_path.display().to_string(),
             tokenizer_path: i.tokenizer_path.display().to_string(),
             dtype: i.dtype.name().into(),
-            pooling: i
-                .pooling
-                .iter()
-                .map(|m| m.name())
-                .collect::<Vec<_>>()
-                .join("+"),
+            pooling: i.pooling.iter().map(|m| m.name()).collect::<Vec<_>>().join("+"),
             normalize: i.normalize,
             max_length: i.max_length as u32,
             dimension: i.dimension as u32,
@@ -94,10 +87,7 @@ fn kind_of(kind: &str) -> Result<TextKind> {
         "plain" => Ok(TextKind::Plain),
         "query" => Ok(TextKind::Query),
         "document" => Ok(TextKind::Document),
-        other => Err(Error::InvalidOption {
-            option: "kind",
-            reason: format!("unknown text kind `{other}`"),
-        }),
+        other => Err(Error::InvalidOption { option: "kind", reason: format!("unknown text kind `{other}`") }),
     }
 }
 
@@ -113,14 +103,8 @@ fn kind_name(kind: TextKind) -> &'static str {
 type Waiting = Mutex<HashMap<u32, oneshot::Sender<Result<Vec<f32>>>>>;
 
 /// `embed(id, texts, kind)`: the JavaScript side answers through `NativeService::settle_js`.
-type JsEmbedFn = ThreadsafeFunction<
-    FnArgs<(u32, Vec<String>, String)>,
-    Unknown<'static>,
-    FnArgs<(u32, Vec<String>, String)>,
-    napi::Status,
-    false,
-    true,
->;
+type JsEmbedFn =
+    ThreadsafeFunction<FnArgs<(u32, Vec<String>, String)>, Unknown<'static>, FnArgs<(u32, Vec<String>, String)>, napi::Status, false, true>;
 
 /// An embedder written in JavaScript. Each call is a fire-and-forget call into JavaScript that
 /// later hands the vectors back by id, concatenated in one Float32Array (index.js checks and
@@ -134,11 +118,7 @@ struct JsService {
 }
 
 impl EmbedService for JsService {
-    fn embed_batch(
-        self: Arc<Self>,
-        texts: Vec<String>,
-        kind: TextKind,
-    ) -> BoxFuture<Result<Vec<Vec<f32>>>> {
+    fn embed_batch(self: Arc<Self>, texts: Vec<String>, kind: TextKind) -> BoxFuture<Result<Vec<Vec<f32>>>> {
         Box::pin(async move {
             let n = texts.len();
             if n == 0 {
@@ -146,36 +126,17 @@ impl EmbedService for JsService {
             }
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = oneshot::channel();
-            self.waiting
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id, tx);
-            let status = self.embed.call(
-                (id, texts, kind_name(kind).to_string()).into(),
-                ThreadsafeFunctionCallMode::NonBlocking,
-            );
+            self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
+            let status = self.embed.call((id, texts, kind_name(kind).to_string()).into(), ThreadsafeFunctionCallMode::NonBlocking);
             if status != napi::Status::Ok {
-                self.waiting
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&id);
-                return Err(Error::Base(format!(
-                    "cannot call the JavaScript embedder ({status})"
-                )));
+                self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                return Err(Error::Base(format!("cannot call the JavaScript embedder ({status})")));
             }
-            let flat = rx
-                .await
-                .map_err(|_| Error::Base("the JavaScript embedder never answered".into()))??;
+            let flat = rx.await.map_err(|_| Error::Base("the JavaScript embedder never answered".into()))??;
             if flat.len() % n != 0 {
-                return Err(Error::Base(format!(
-                    "{} values do not split into {n} vectors",
-                    flat.len()
-                )));
+                return Err(Error::Base(format!("{} values do not split into {n} vectors", flat.len())));
             }
-            Ok(flat
-                .chunks_exact(flat.len() / n)
-                .map(<[f32]>::to_vec)
-                .collect())
+            Ok(flat.chunks_exact(flat.len() / n).map(<[f32]>::to_vec).collect())
         })
     }
 
@@ -197,14 +158,7 @@ pub struct NativeService {
 
 impl NativeService {
     fn of(service: Arc<dyn EmbedService>) -> Self {
-        NativeService {
-            service,
-            model: None,
-            cache: None,
-            batcher: None,
-            warnings: Vec::new(),
-            js_waiting: None,
-        }
+        NativeService { service, model: None, cache: None, batcher: None, warnings: Vec::new(), js_waiting: None }
     }
 }
 
@@ -213,40 +167,17 @@ impl NativeService {
     /// A model from a local folder; it loads on first use.
     #[napi(factory)]
     pub fn model(options: NativeEmbedderOptions) -> napi::Result<Self> {
-        let model = Arc::new(ModelService::new(
-            EmbedderOptions::try_from(options).map_err(to_js)?,
-        ));
-        Ok(NativeService {
-            model: Some(model.clone()),
-            ..NativeService::of(model)
-        })
+        let model = Arc::new(ModelService::new(EmbedderOptions::try_from(options).map_err(to_js)?));
+        Ok(NativeService { model: Some(model.clone()), ..NativeService::of(model) })
     }
 
     /// A JavaScript embedder: `embed(id, texts, kind)` must answer with `settleJs(id, …)`.
-    #[napi(
-        factory,
-        ts_args_type = "embed: (id: number, texts: string[], kind: string) => void, namespace: string"
-    )]
-    pub fn from_js(
-        embed: Function<FnArgs<(u32, Vec<String>, String)>, Unknown<'static>>,
-        namespace: String,
-    ) -> napi::Result<Self> {
-        let embed: JsEmbedFn = embed
-            .build_threadsafe_function()
-            .callee_handled::<false>()
-            .weak::<true>()
-            .build()?;
+    #[napi(factory, ts_args_type = "embed: (id: number, texts: string[], kind: string) => void, namespace: string")]
+    pub fn from_js(embed: Function<FnArgs<(u32, Vec<String>, String)>, Unknown<'static>>, namespace: String) -> napi::Result<Self> {
+        let embed: JsEmbedFn = embed.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
         let waiting = Arc::new(Waiting::default());
-        let service = Arc::new(JsService {
-            embed,
-            namespace,
-            waiting: waiting.clone(),
-            next_id: AtomicU32::new(0),
-        });
-        Ok(NativeService {
-            js_waiting: Some(waiting),
-            ..NativeService::of(service)
-        })
+        let service = Arc::new(JsService { embed, namespace, waiting: waiting.clone(), next_id: AtomicU32::new(0) });
+        Ok(NativeService { js_waiting: Some(waiting), ..NativeService::of(service) })
     }
 
     /// The answer of a JavaScript embedder to call `id`: the concatenated vectors, or an error message.
@@ -255,11 +186,7 @@ impl NativeService {
         let Some(waiting) = &self.js_waiting else {
             return;
         };
-        let Some(tx) = waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id)
-        else {
+        let Some(tx) = waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) else {
             return;
         };
         let _ = tx.send(match (vectors, error) {
@@ -276,45 +203,26 @@ impl NativeService {
             persist: options.persist_path.map(Into::into),
         };
         let mut warnings = Vec::new();
-        let cache = Arc::new(
-            CachedEmbedder::new(base.service.clone(), options, &mut warnings).map_err(to_js)?,
-        );
-        Ok(NativeService {
-            cache: Some(cache.clone()),
-            warnings,
-            ..NativeService::of(cache)
-        })
+        let cache = Arc::new(CachedEmbedder::new(base.service.clone(), options, &mut warnings).map_err(to_js)?);
+        Ok(NativeService { cache: Some(cache.clone()), warnings, ..NativeService::of(cache) })
     }
 
     #[napi(factory)]
     pub fn batched(base: &NativeService, options: NativeBatchOptions) -> napi::Result<Self> {
         let defaults = BatchOptions::default();
         let options = BatchOptions {
-            batch_size: options
-                .batch_size
-                .map_or(defaults.batch_size, |n| n as usize),
-            max_wait: options.max_wait_ms.map_or(defaults.max_wait, |ms| {
-                Duration::from_secs_f64(ms.max(0.0) / 1000.0)
-            }),
+            batch_size: options.batch_size.map_or(defaults.batch_size, |n| n as usize),
+            max_wait: options.max_wait_ms.map_or(defaults.max_wait, |ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
             max_queue: options.max_queue.map_or(defaults.max_queue, |n| n as usize),
         };
-        let batcher =
-            Arc::new(BatchOptimizedEmbedder::new(base.service.clone(), options).map_err(to_js)?);
-        Ok(NativeService {
-            batcher: Some(batcher.clone()),
-            ..NativeService::of(batcher)
-        })
+        let batcher = Arc::new(BatchOptimizedEmbedder::new(base.service.clone(), options).map_err(to_js)?);
+        Ok(NativeService { batcher: Some(batcher.clone()), ..NativeService::of(batcher) })
     }
 
     /// Embeds `texts` as `kind` (`'plain' | 'query' | 'document'`); resolves to
     /// `texts.length × dimension` values.
     #[napi(ts_return_type = "Promise<Float32Array>")]
-    pub fn embed<'env>(
-        &self,
-        env: &'env Env,
-        texts: Vec<String>,
-        kind: String,
-    ) -> napi::Result<PromiseRaw<'env, Float32Array>> {
+    pub fn embed<'env>(&self, env: &'env Env, texts: Vec<String>, kind: String) -> napi::Result<PromiseRaw<'env, Float32Array>> {
         let kind = kind_of(&kind).map_err(to_js)?;
         let service = self.service.clone();
         let model = self.model.clone();
@@ -322,10 +230,7 @@ impl NativeService {
             // a bare model fills one buffer directly; stacks assemble rows
             let flat = match model {
                 Some(model) => model.embed_flat(texts, kind).await,
-                None => service
-                    .embed_batch(texts, kind)
-                    .await
-                    .map(|rows| rows.concat()),
+                None => service.embed_batch(texts, kind).await.map(|rows| rows.concat()),
             };
             Ok(Float32Array::new(flat.map_err(to_js)?))
         })
@@ -333,30 +238,19 @@ impl NativeService {
 
     /// For a cache: the vectors if every text is already in memory, else `null` (then call `embed`).
     #[napi]
-    pub fn cached_now(
-        &self,
-        texts: Vec<String>,
-        kind: String,
-    ) -> napi::Result<Option<Float32Array>> {
+    pub fn cached_now(&self, texts: Vec<String>, kind: String) -> napi::Result<Option<Float32Array>> {
         let Some(cache) = &self.cache else {
             return Ok(None);
         };
         let kind = kind_of(&kind).map_err(to_js)?;
-        Ok(cache
-            .get_all_in_memory(&texts, kind)
-            .map(|rows| Float32Array::new(rows.iter().flat_map(|v| v.iter().copied()).collect())))
+        Ok(cache.get_all_in_memory(&texts, kind).map(|rows| Float32Array::new(rows.iter().flat_map(|v| v.iter().copied()).collect())))
     }
 
     /// For a cache: copies one text's vector into `out` if it is in memory and returns its length;
     /// 0 on a miss. The fast path of a cache hit: no allocation, no promise.
     #[napi]
     /// `kind`: 0 plain, 1 query, 2 document (a number, to spare a string conversion per hit).
-    pub fn cached_one(
-        &self,
-        text: String,
-        kind: u32,
-        mut out: Float32ArraySlice,
-    ) -> napi::Result<u32> {
+    pub fn cached_one(&self, text: String, kind: u32, mut out: Float32ArraySlice) -> napi::Result<u32> {
         let Some(cache) = &self.cache else {
             return Ok(0);
         };
@@ -364,35 +258,20 @@ impl NativeService {
             0 => TextKind::Plain,
             1 => TextKind::Query,
             2 => TextKind::Document,
-            other => {
-                return Err(to_js(Error::InvalidOption {
-                    option: "kind",
-                    reason: format!("unknown text kind {other}"),
-                }))
-            }
+            other => return Err(to_js(Error::InvalidOption { option: "kind", reason: format!("unknown text kind {other}") })),
         };
         // SAFETY: `out` is a JavaScript typed array only read after this synchronous call returns.
         let out = unsafe { out.as_mut() };
-        Ok(cache
-            .copy_from_memory(&text, kind, out)
-            .map_or(0, |n| n as u32))
+        Ok(cache.copy_from_memory(&text, kind, out).map_or(0, |n| n as u32))
     }
 
     /// Loads the model now (for a model); resolves to its description.
     #[napi(ts_return_type = "Promise<NativeModelInfo | null>")]
-    pub fn initialize<'env>(
-        &self,
-        env: &'env Env,
-    ) -> napi::Result<PromiseRaw<'env, Option<NativeModelInfo>>> {
+    pub fn initialize<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<NativeModelInfo>>> {
         let model = self.model.clone();
         env.spawn_future(async move {
             match model {
-                Some(model) => Ok(Some(
-                    model
-                        .run(|e| Ok(NativeModelInfo::from(e.info())))
-                        .await
-                        .map_err(to_js)?,
-                )),
+                Some(model) => Ok(Some(model.run(|e| Ok(NativeModelInfo::from(e.info()))).await.map_err(to_js)?)),
                 None => Ok(None),
             }
         })
@@ -401,10 +280,7 @@ impl NativeService {
     /// The model's description once it is loaded, else `null`.
     #[napi]
     pub fn info(&self) -> Option<NativeModelInfo> {
-        self.model
-            .as_ref()?
-            .loaded()
-            .map(|e| NativeModelInfo::from(e.info()))
+        self.model.as_ref()?.loaded().map(|e| NativeModelInfo::from(e.info()))
     }
 
     /// Frees the model; calls already running finish, later ones reject with `ERR_DISPOSED`.

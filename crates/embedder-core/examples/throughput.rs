@@ -25,7 +25,11 @@ fn main() {
         .map(|line| {
             let doc: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
             let (title, text) = (doc["title"].as_str().unwrap_or(""), doc["text"].as_str().unwrap_or(""));
-            if title.is_empty() { text.to_string() } else { format!("{title} {text}") }
+            if title.is_empty() {
+                text.to_string()
+            } else {
+                format!("{title} {text}")
+            }
         })
         .collect();
 

@@ -39,11 +39,7 @@ pub struct CacheOptions {
 
 impl Default for CacheOptions {
     fn default() -> Self {
-        CacheOptions {
-            max_entries: 10_000,
-            max_bytes: None,
-            persist: None,
-        }
+        CacheOptions { max_entries: 10_000, max_bytes: None, persist: None }
     }
 }
 
@@ -80,13 +76,7 @@ pub struct MemoryLru {
 
 impl MemoryLru {
     pub fn new(max_entries: usize, max_bytes: Option<usize>) -> Self {
-        MemoryLru {
-            entries: LruCache::unbounded(),
-            max_entries,
-            max_bytes,
-            bytes: 0,
-            evictions: 0,
-        }
+        MemoryLru { entries: LruCache::unbounded(), max_entries, max_bytes, bytes: 0, evictions: 0 }
     }
 
     pub fn get(&mut self, key: &Key) -> Option<Vector> {
@@ -104,9 +94,7 @@ impl MemoryLru {
             self.bytes -= entry_bytes(old.len());
         }
         self.bytes += size;
-        while self.entries.len() > self.max_entries
-            || self.max_bytes.is_some_and(|max| self.bytes > max)
-        {
+        while self.entries.len() > self.max_entries || self.max_bytes.is_some_and(|max| self.bytes > max) {
             let Some((_, evicted)) = self.entries.pop_lru() else {
                 break;
             };
@@ -150,22 +138,11 @@ pub struct CachedEmbedder {
 
 impl CachedEmbedder {
     /// `warnings` receives what went wrong opening the disk tier (it is then rebuilt or bypassed).
-    pub fn new(
-        base: Arc<dyn EmbedService>,
-        options: CacheOptions,
-        warnings: &mut Vec<String>,
-    ) -> Result<Self> {
+    pub fn new(base: Arc<dyn EmbedService>, options: CacheOptions, warnings: &mut Vec<String>) -> Result<Self> {
         if options.max_bytes == Some(0) {
-            return Err(Error::InvalidOption {
-                option: "maxBytes",
-                reason: "must be at least 1".into(),
-            });
+            return Err(Error::InvalidOption { option: "maxBytes", reason: "must be at least 1".into() });
         }
-        let store = options
-            .persist
-            .as_deref()
-            .and_then(|path| VectorStore::open(path, warnings))
-            .map(Arc::new);
+        let store = options.persist.as_deref().and_then(|path| VectorStore::open(path, warnings)).map(Arc::new);
         Ok(CachedEmbedder {
             base,
             state: Mutex::new(State {
@@ -185,38 +162,22 @@ impl CachedEmbedder {
 
     pub fn stats(&self) -> CacheStats {
         let state = self.state();
-        CacheStats {
-            entries: state.memory.len(),
-            bytes: state.memory.bytes(),
-            evictions: state.memory.evictions,
-            ..state.stats
-        }
+        CacheStats { entries: state.memory.len(), bytes: state.memory.bytes(), evictions: state.memory.evictions, ..state.stats }
     }
 
     /// Empties the memory tier and the disk tier.
     pub async fn clear(&self) -> Result<()> {
         self.state().memory.clear();
         if let Some(store) = self.store.clone() {
-            tokio::task::spawn_blocking(move || store.clear())
-                .await
-                .map_err(|e| Error::Runtime(e.to_string()))??;
+            tokio::task::spawn_blocking(move || store.clear()).await.map_err(|e| Error::Runtime(e.to_string()))??;
         }
         Ok(())
     }
 
     /// The vectors if every text is in the memory tier and the fingerprint is known, without
     /// waiting on anything; `None` otherwise (nothing is counted then).
-    pub fn get_all_in_memory<S: AsRef<str>>(
-        &self,
-        texts: &[S],
-        kind: TextKind,
-    ) -> Option<Vec<Vector>> {
-        let fingerprint = self
-            .fingerprints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&kind)?
-            .clone();
+    pub fn get_all_in_memory<S: AsRef<str>>(&self, texts: &[S], kind: TextKind) -> Option<Vec<Vector>> {
+        let fingerprint = self.fingerprints.lock().unwrap_or_else(|p| p.into_inner()).get(&kind)?.clone();
         let mut state = self.state();
         let mut out = Vec::with_capacity(texts.len());
         for text in texts {
@@ -229,12 +190,7 @@ impl CachedEmbedder {
     /// Copies one text's vector into `out` if it is in the memory tier (and the fingerprint is
     /// known); returns its length. `None` on a miss or when `out` is too small.
     pub fn copy_from_memory(&self, text: &str, kind: TextKind, out: &mut [f32]) -> Option<usize> {
-        let fingerprint = self
-            .fingerprints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&kind)?
-            .clone();
+        let fingerprint = self.fingerprints.lock().unwrap_or_else(|p| p.into_inner()).get(&kind)?.clone();
         let mut state = self.state();
         let vector = state.memory.get(&cache_key(&fingerprint, text))?;
         out.get_mut(..vector.len())?.copy_from_slice(&vector);
@@ -243,32 +199,18 @@ impl CachedEmbedder {
     }
 
     async fn fingerprint(&self, kind: TextKind) -> Result<String> {
-        if let Some(fp) = self
-            .fingerprints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&kind)
-        {
+        if let Some(fp) = self.fingerprints.lock().unwrap_or_else(|p| p.into_inner()).get(&kind) {
             return Ok(fp.clone());
         }
         let fp = self.base.clone().fingerprint(kind).await?;
-        self.fingerprints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(kind, fp.clone());
+        self.fingerprints.lock().unwrap_or_else(|p| p.into_inner()).insert(kind, fp.clone());
         Ok(fp)
     }
 
     /// Checks a base's vectors before they are cached: finite values, one dimension.
     fn check(&self, vectors: &[Vec<f32>], texts: usize) -> Result<()> {
         if vectors.len() != texts {
-            return Err(Error::InvalidInput {
-                index: 0,
-                reason: format!(
-                    "the base returned {} vectors for {texts} texts",
-                    vectors.len()
-                ),
-            });
+            return Err(Error::InvalidInput { index: 0, reason: format!("the base returned {} vectors for {texts} texts", vectors.len()) });
         }
         let mut state = self.state();
         for (i, v) in vectors.iter().enumerate() {
@@ -276,17 +218,11 @@ impl CachedEmbedder {
             if v.is_empty() || v.len() != expected {
                 return Err(Error::InvalidInput {
                     index: i,
-                    reason: format!(
-                        "the base returned a vector of {} values, expected {expected}",
-                        v.len()
-                    ),
+                    reason: format!("the base returned a vector of {} values, expected {expected}", v.len()),
                 });
             }
             if let Some(j) = v.iter().position(|x| !x.is_finite()) {
-                return Err(Error::InvalidInput {
-                    index: i,
-                    reason: format!("the base returned a non-finite value at position {j}"),
-                });
+                return Err(Error::InvalidInput { index: i, reason: format!("the base returned a non-finite value at position {j}") });
             }
         }
         Ok(())
@@ -298,9 +234,7 @@ impl CachedEmbedder {
         };
         let n = keys.len();
         // a failing disk tier is bypassed: the vectors are computed instead
-        tokio::task::spawn_blocking(move || store.get_many(&keys))
-            .await
-            .unwrap_or_else(|_| vec![None; n])
+        tokio::task::spawn_blocking(move || store.get_many(&keys)).await.unwrap_or_else(|_| vec![None; n])
     }
 
     async fn save_disk(&self, entries: Vec<(Key, Vector)>) {
@@ -327,11 +261,7 @@ impl CachedEmbedder {
         }
     }
 
-    pub async fn embed_vectors(
-        self: Arc<Self>,
-        texts: Vec<String>,
-        kind: TextKind,
-    ) -> Result<Vec<Vector>> {
+    pub async fn embed_vectors(self: Arc<Self>, texts: Vec<String>, kind: TextKind) -> Result<Vec<Vector>> {
         let fingerprint = CachedEmbedder::fingerprint(&self, kind).await?;
         let keys: Vec<Key> = texts.iter().map(|t| cache_key(&fingerprint, t)).collect();
         let n = texts.len();
@@ -365,9 +295,7 @@ impl CachedEmbedder {
         }
 
         if !owned.is_empty() && self.store.is_some() {
-            let found = self
-                .lookup_disk(owned.iter().map(|&i| keys[i]).collect())
-                .await;
+            let found = self.lookup_disk(owned.iter().map(|&i| keys[i]).collect()).await;
             let mut still_missing = Vec::new();
             let mut disk_keys = Vec::new();
             let mut disk_vectors = Vec::new();
@@ -397,23 +325,13 @@ impl CachedEmbedder {
             self.state().stats.misses += owned.len() as u64;
             let miss_keys: Vec<Key> = owned.iter().map(|&i| keys[i]).collect();
             let miss_texts: Vec<String> = owned.iter().map(|&i| texts[i].clone()).collect();
-            let computed = self
-                .base
-                .clone()
-                .embed_batch(miss_texts, kind)
-                .await
-                .and_then(|vectors| {
-                    self.check(&vectors, owned.len())?;
-                    Ok(vectors.into_iter().map(Vector::from).collect::<Vec<_>>())
-                });
+            let computed = self.base.clone().embed_batch(miss_texts, kind).await.and_then(|vectors| {
+                self.check(&vectors, owned.len())?;
+                Ok(vectors.into_iter().map(Vector::from).collect::<Vec<_>>())
+            });
             // an error about a base's output names the index in this call, not in the misses
             let computed = computed.map_err(|e| match e {
-                Error::InvalidInput { index, reason } if index < owned.len() => {
-                    Error::InvalidInput {
-                        index: owned[index],
-                        reason,
-                    }
-                }
+                Error::InvalidInput { index, reason } if index < owned.len() => Error::InvalidInput { index: owned[index], reason },
                 e => e,
             });
             self.settle(&miss_keys, &computed);
@@ -423,8 +341,7 @@ impl CachedEmbedder {
                         results[i] = Some(v.clone());
                     }
                     if self.store.is_some() {
-                        self.save_disk(miss_keys.into_iter().zip(vectors).collect())
-                            .await;
+                        self.save_disk(miss_keys.into_iter().zip(vectors).collect()).await;
                     }
                 }
                 Err(e) => failure = Some(e),
@@ -438,35 +355,19 @@ impl CachedEmbedder {
             results[i] = Some(match rx.await {
                 Ok(Ok(v)) => v,
                 // the caller computing it failed (maybe for its own texts): compute this one alone
-                _ => Box::pin(self.clone().embed_vectors(vec![texts[i].clone()], kind))
-                    .await?
-                    .remove(0),
+                _ => Box::pin(self.clone().embed_vectors(vec![texts[i].clone()], kind)).await?.remove(0),
             });
         }
         for (i, first) in repeats {
             results[i] = results[first].clone();
         }
-        Ok(results
-            .into_iter()
-            .map(|v| v.expect("every text is resolved above; this is a bug"))
-            .collect())
+        Ok(results.into_iter().map(|v| v.expect("every text is resolved above; this is a bug")).collect())
     }
 }
 
 impl EmbedService for CachedEmbedder {
-    fn embed_batch(
-        self: Arc<Self>,
-        texts: Vec<String>,
-        kind: TextKind,
-    ) -> BoxFuture<Result<Vec<Vec<f32>>>> {
-        Box::pin(async move {
-            Ok(self
-                .embed_vectors(texts, kind)
-                .await?
-                .iter()
-                .map(|v| v.to_vec())
-                .collect())
-        })
+    fn embed_batch(self: Arc<Self>, texts: Vec<String>, kind: TextKind) -> BoxFuture<Result<Vec<Vec<f32>>>> {
+        Box::pin(async move { Ok(self.embed_vectors(texts, kind).await?.iter().map(|v| v.to_vec()).collect()) })
     }
 
     fn fingerprint(self: Arc<Self>, kind: TextKind) -> BoxFuture<Result<String>> {
@@ -491,10 +392,7 @@ mod tests {
         lru.insert([3; 32], v(3.0, 4));
         assert!(lru.get(&[2; 32]).is_none());
         assert!(lru.get(&[1; 32]).is_some() && lru.get(&[3; 32]).is_some());
-        assert_eq!(
-            (lru.len(), lru.evictions, lru.bytes()),
-            (2, 1, 2 * entry_bytes(4))
-        );
+        assert_eq!((lru.len(), lru.evictions, lru.bytes()), (2, 1, 2 * entry_bytes(4)));
     }
 
     #[test]

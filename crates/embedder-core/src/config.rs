@@ -156,9 +156,8 @@ impl ModelConfig {
                 None | Some(Value::Null) => {}
                 Some(Value::Object(map)) => {
                     for (name, prompt) in map {
-                        let prompt = prompt
-                            .as_str()
-                            .ok_or_else(|| Error::invalid(&st_path, format!("prompt `{name}` must be a string")))?;
+                        let prompt =
+                            prompt.as_str().ok_or_else(|| Error::invalid(&st_path, format!("prompt `{name}` must be a string")))?;
                         prompts.insert(name.clone(), prompt.to_string());
                     }
                 }
@@ -191,10 +190,8 @@ impl ModelConfig {
                 "Transformer" if i == 0 => {}
                 "Pooling" if pooling.is_none() && modules.is_empty() => {
                     let cfg_path = module_dir.join("config.json");
-                    let cfg = read_json(&cfg_path)?.ok_or_else(|| Error::ModelNotFound {
-                        what: "pooling config".into(),
-                        looked_at: vec![cfg_path.clone()],
-                    })?;
+                    let cfg = read_json(&cfg_path)?
+                        .ok_or_else(|| Error::ModelNotFound { what: "pooling config".into(), looked_at: vec![cfg_path.clone()] })?;
                     pooling = Some(PoolingConfig::from_json(&cfg).map_err(|reason| Error::invalid(&cfg_path, reason))?);
                 }
                 "Dense" if pooling.is_some() => modules.push(Module::Dense(Dense::load(&module_dir)?)),
@@ -202,7 +199,9 @@ impl ModelConfig {
                 _ => {
                     return Err(Error::invalid(
                         &path,
-                        format!("module {i} of type `{ty}` is not supported here (supported: Transformer, then Pooling, then Dense/Normalize)"),
+                        format!(
+                            "module {i} of type `{ty}` is not supported here (supported: Transformer, then Pooling, then Dense/Normalize)"
+                        ),
                     ))
                 }
             }
@@ -241,10 +240,12 @@ mod tests {
         let c = ModelConfig::load(d.path()).unwrap();
         assert_eq!((c.max_seq_length, c.do_lower_case, c.hidden_size), (256, true, Some(384)));
 
-        let d = folder(&[("tokenizer_config.json", r#"{"model_max_length": 128}"#), ("config.json", r#"{"max_position_embeddings": 512}"#)]);
+        let d =
+            folder(&[("tokenizer_config.json", r#"{"model_max_length": 128}"#), ("config.json", r#"{"max_position_embeddings": 512}"#)]);
         assert_eq!(ModelConfig::load(d.path()).unwrap().max_seq_length, 128);
 
-        let d = folder(&[("tokenizer_config.json", r#"{"model_max_length": 1e30}"#), ("config.json", r#"{"max_position_embeddings": 514}"#)]);
+        let d =
+            folder(&[("tokenizer_config.json", r#"{"model_max_length": 1e30}"#), ("config.json", r#"{"max_position_embeddings": 514}"#)]);
         assert_eq!(ModelConfig::load(d.path()).unwrap().max_seq_length, 514);
     }
 

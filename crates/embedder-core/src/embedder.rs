@@ -264,7 +264,9 @@ impl Embedder {
         let mut vectors = Vec::with_capacity(rows);
         match self.model.output_kind {
             OutputKind::TokenEmbeddings => {
-                let &[r, s, hidden] = shape else { return Err(unexpected()) };
+                let &[r, s, hidden] = shape else {
+                    return Err(unexpected());
+                };
                 if r != rows || s != seq {
                     return Err(unexpected());
                 }
@@ -275,7 +277,9 @@ impl Embedder {
                 }
             }
             OutputKind::SentenceEmbedding => {
-                let &[r, hidden] = shape else { return Err(unexpected()) };
+                let &[r, hidden] = shape else {
+                    return Err(unexpected());
+                };
                 if r != rows {
                     return Err(unexpected());
                 }

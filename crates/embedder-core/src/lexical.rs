@@ -161,7 +161,9 @@ impl Tfidf {
             .map(|(&df, term)| {
                 let s = u64::from(options.smooth_idf);
                 if df + s == 0 {
-                    return Err(Error::InvalidData(format!("the vocabulary term {term:?} occurs in no document; its idf is infinite without smoothIdf")));
+                    return Err(Error::InvalidData(format!(
+                        "the vocabulary term {term:?} occurs in no document; its idf is infinite without smoothIdf"
+                    )));
                 }
                 Ok(((n + s) as f64 / (df + s) as f64).ln() + 1.0)
             })

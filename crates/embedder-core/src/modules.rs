@@ -81,17 +81,17 @@ impl Dense {
         };
         let activation = match config.get("activation_function") {
             None => Activation::Tanh, // the Dense default in sentence-transformers
-            Some(Value::String(name)) => Activation::parse(name)
-                .ok_or_else(|| Error::invalid(&config_path, format!("unsupported activation function `{name}`")))?,
+            Some(Value::String(name)) => {
+                Activation::parse(name).ok_or_else(|| Error::invalid(&config_path, format!("unsupported activation function `{name}`")))?
+            }
             Some(other) => return Err(Error::invalid(&config_path, format!("`activation_function` must be a string, found {other}"))),
         };
 
         let weights_path = dir.join("model.safetensors");
         let bytes = std::fs::read(&weights_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::ModelNotFound {
-                what: "Dense module weights (model.safetensors)".into(),
-                looked_at: vec![weights_path.clone()],
-            },
+            std::io::ErrorKind::NotFound => {
+                Error::ModelNotFound { what: "Dense module weights (model.safetensors)".into(), looked_at: vec![weights_path.clone()] }
+            }
             _ => Error::invalid(&weights_path, e),
         })?;
         let tensors = SafeTensors::deserialize(&bytes).map_err(|e| Error::invalid(&weights_path, e))?;
@@ -174,11 +174,14 @@ fn erf(x: f32) -> f32 {
     let x = x as f64;
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let y = t * (-z * z - 1.26551223
-        + t * (1.00002368
-            + t * (0.37409196
-                + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-        .exp();
+    let y = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
     (if x >= 0.0 { 1.0 - y } else { y - 1.0 }) as f32
 }
 

@@ -120,10 +120,7 @@ impl PoolingConfig {
 pub fn pool(modes: &[PoolingMode], tokens: &[f32], mask: &[i64], hidden: usize, out: &mut Vec<f32>) -> Result<()> {
     let seq = mask.len();
     if tokens.len() != seq * hidden {
-        return Err(Error::Runtime(format!(
-            "token embeddings have {} values, expected {seq} tokens × {hidden} dimensions",
-            tokens.len()
-        )));
+        return Err(Error::Runtime(format!("token embeddings have {} values, expected {seq} tokens × {hidden} dimensions", tokens.len())));
     }
     for &mode in modes {
         let start = out.len();

@@ -153,7 +153,9 @@ impl Ranges {
 /// The dimension shared by all `vectors` (`None` for no vectors), or an `InvalidInput` naming
 /// the first vector whose length differs. With `expected`, every vector must have that length.
 pub fn common_dimension<V: AsRef<[f32]>>(vectors: &[V], expected: Option<usize>) -> Result<Option<usize>> {
-    let Some(first) = vectors.first() else { return Ok(expected) };
+    let Some(first) = vectors.first() else {
+        return Ok(expected);
+    };
     let dimension = expected.unwrap_or(first.as_ref().len());
     for (index, v) in vectors.iter().enumerate() {
         let len = v.as_ref().len();
@@ -185,7 +187,9 @@ pub fn quantize<V: AsRef<[f32]>>(vectors: &[V], precision: Precision, ranges: Op
         common_dimension(vectors, Some(ranges.dimension()))?;
         Ok(quantize_scalar(vectors, ranges, precision))
     } else {
-        let Some(dimension) = common_dimension(vectors, None)? else { return Ok(empty(precision)) };
+        let Some(dimension) = common_dimension(vectors, None)? else {
+            return Ok(empty(precision));
+        };
         Ok(quantize_binary(vectors, dimension, precision))
     }
 }
@@ -212,7 +216,11 @@ fn bucket(x: f32, start: f32, step: f32, offset: f32) -> f32 {
 
 fn quantize_scalar<V: AsRef<[f32]>>(vectors: &[V], ranges: &Ranges, precision: Precision) -> Codes {
     let steps = &ranges.steps();
-    let each = |offset: f32| vectors.iter().flat_map(move |v| v.as_ref().iter().zip(ranges.min()).zip(steps).map(move |((&x, &start), &step)| bucket(x, start, step, offset)));
+    let each = |offset: f32| {
+        vectors.iter().flat_map(move |v| {
+            v.as_ref().iter().zip(ranges.min()).zip(steps).map(move |((&x, &start), &step)| bucket(x, start, step, offset))
+        })
+    };
     match precision {
         Precision::Int8 => Codes::Signed(each(128.0).map(|b| b as i8).collect()),
         _ => Codes::Unsigned(each(0.0).map(|b| b as u8).collect()),
@@ -254,7 +262,12 @@ fn check_rows<T, C: AsRef<[T]>>(codes: &[C], bytes: usize) -> Result<()> {
 }
 
 /// Back to float32 from signed codes (`int8`, `binary`); see [`dequantize_unsigned`].
-pub fn dequantize_signed<C: AsRef<[i8]>>(codes: &[C], precision: Precision, ranges: Option<&Ranges>, dimension: Option<usize>) -> Result<Vec<f32>> {
+pub fn dequantize_signed<C: AsRef<[i8]>>(
+    codes: &[C],
+    precision: Precision,
+    ranges: Option<&Ranges>,
+    dimension: Option<usize>,
+) -> Result<Vec<f32>> {
     if !precision.is_signed() {
         return Err(wrong_kind(precision));
     }
@@ -267,7 +280,12 @@ pub fn dequantize_signed<C: AsRef<[i8]>>(codes: &[C], precision: Precision, rang
 /// the calibration range; each sign bit becomes +1 (positive) or -1. `dimension` is the number of
 /// values per vector: checked against the ranges for scalar codes, and for bit codes the count
 /// of bits to read (default 8 per byte; give it when it is not a multiple of 8).
-pub fn dequantize_unsigned<C: AsRef<[u8]>>(codes: &[C], precision: Precision, ranges: Option<&Ranges>, dimension: Option<usize>) -> Result<Vec<f32>> {
+pub fn dequantize_unsigned<C: AsRef<[u8]>>(
+    codes: &[C],
+    precision: Precision,
+    ranges: Option<&Ranges>,
+    dimension: Option<usize>,
+) -> Result<Vec<f32>> {
     if precision.is_signed() {
         return Err(wrong_kind(precision));
     }
@@ -292,7 +310,10 @@ fn dequantize_bytes<T: Copy, C: AsRef<[T]>>(
             reason: format!("{} codes need the ranges they were quantized with (or the same calibration vectors)", precision.name()),
         })?;
         if let Some(d) = dimension.filter(|&d| d != ranges.dimension()) {
-            return Err(Error::InvalidOption { option: "dimension", reason: format!("is {d}, but the ranges have {} dimensions", ranges.dimension()) });
+            return Err(Error::InvalidOption {
+                option: "dimension",
+                reason: format!("is {d}, but the ranges have {} dimensions", ranges.dimension()),
+            });
         }
         check_rows(codes, ranges.dimension())?;
         let steps = ranges.steps();
@@ -304,7 +325,9 @@ fn dequantize_bytes<T: Copy, C: AsRef<[T]>>(
         }
         return Ok(out);
     }
-    let Some(first) = codes.first() else { return Ok(Vec::new()) };
+    let Some(first) = codes.first() else {
+        return Ok(Vec::new());
+    };
     let bytes = dimension.map_or(first.as_ref().len(), |d| d.div_ceil(8));
     check_rows(codes, bytes)?;
     let count = dimension.unwrap_or(bytes * 8);

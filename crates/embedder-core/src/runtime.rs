@@ -111,7 +111,10 @@ impl OnnxModel {
             ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } => {
                 let expected_rank = if output_kind == OutputKind::TokenEmbeddings { 3 } else { 2 };
                 if shape.len() != expected_rank {
-                    return Err(Error::invalid(path, format!("output `{}` has rank {}, expected {expected_rank}", output.name(), shape.len())));
+                    return Err(Error::invalid(
+                        path,
+                        format!("output `{}` has rank {}, expected {expected_rank}", output.name(), shape.len()),
+                    ));
                 }
                 let last = shape[shape.len() - 1];
                 (output.name().to_string(), (last > 0).then_some(last as usize))
@@ -151,9 +154,8 @@ impl OnnxModel {
         // A poisoned lock only means another call panicked mid-run; the session itself is intact.
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         let outputs = session.run(inputs).map_err(|e| Error::runtime("to run the model", e))?;
-        let value = outputs
-            .get(&self.output_name)
-            .ok_or_else(|| Error::Runtime(format!("the model returned no `{}` output", self.output_name)))?;
+        let value =
+            outputs.get(&self.output_name).ok_or_else(|| Error::Runtime(format!("the model returned no `{}` output", self.output_name)))?;
         let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| Error::runtime("to read the output", e))?;
         let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
         read(data, &dims)

@@ -62,11 +62,7 @@ impl VectorStore {
             Ok(conn) => conn,
             Err(first) => {
                 let aside = path.with_extension(format!("corrupt-{}", std::process::id()));
-                warnings.push(format!(
-                    "cache file {} is unreadable ({first}); moved to {} and rebuilt",
-                    path.display(),
-                    aside.display()
-                ));
+                warnings.push(format!("cache file {} is unreadable ({first}); moved to {} and rebuilt", path.display(), aside.display()));
                 let _ = std::fs::rename(path, &aside);
                 for suffix in ["-wal", "-shm"] {
                     let mut side = path.as_os_str().to_owned();
@@ -127,9 +123,8 @@ impl VectorStore {
         let fail = |e: rusqlite::Error| Error::Runtime(format!("cache file {}: {e}", self.path.display()));
         let tx = conn.transaction().map_err(fail)?;
         {
-            let mut insert = tx
-                .prepare_cached("INSERT OR REPLACE INTO vectors (key, dim, data, checksum) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(fail)?;
+            let mut insert =
+                tx.prepare_cached("INSERT OR REPLACE INTO vectors (key, dim, data, checksum) VALUES (?1, ?2, ?3, ?4)").map_err(fail)?;
             for (key, vector) in entries {
                 let data: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
                 insert.execute(params![&key[..], vector.len() as i64, &data, &checksum(key, &data)[..]]).map_err(fail)?;

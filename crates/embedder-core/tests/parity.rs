@@ -96,7 +96,8 @@ fn quantized_model_stays_close_to_reference() {
     let fx = fixture("reference-all-MiniLM-L6-v2.json");
     let texts = strings(&fx["texts"]);
     let flat = embedder.embed(&texts, "").unwrap();
-    let mut cosines: Vec<f64> = vectors(&fx["embeddings"]).iter().enumerate().map(|(i, want)| cosine(&flat[i * 384..(i + 1) * 384], want)).collect();
+    let mut cosines: Vec<f64> =
+        vectors(&fx["embeddings"]).iter().enumerate().map(|(i, want)| cosine(&flat[i * 384..(i + 1) * 384], want)).collect();
     cosines.sort_by(f64::total_cmp);
     assert!(cosines[0] >= 0.85, "worst cosine {}", cosines[0]);
     assert!(cosines[cosines.len() / 2] >= 0.95, "median cosine {}", cosines[cosines.len() / 2]);
@@ -104,7 +105,10 @@ fn quantized_model_stays_close_to_reference() {
 
 #[test]
 fn overrides_apply() {
-    let embedder = Embedder::load(&options("tiny-bert-cls").with_pooling(Some(PoolingMode::Mean)).with_normalize(Some(true)).with_max_length(Some(16))).unwrap();
+    let embedder = Embedder::load(
+        &options("tiny-bert-cls").with_pooling(Some(PoolingMode::Mean)).with_normalize(Some(true)).with_max_length(Some(16)),
+    )
+    .unwrap();
     let v = embedder.embed(&["hello world"], "").unwrap();
     let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-5);

@@ -20,7 +20,11 @@ fn first_passages(limit: usize) -> Vec<String> {
         .map(|line| {
             let doc: Value = serde_json::from_str(line).unwrap();
             let (title, text) = (doc["title"].as_str().unwrap_or(""), doc["text"].as_str().unwrap());
-            if title.is_empty() { text.to_string() } else { format!("{title} {text}") }
+            if title.is_empty() {
+                text.to_string()
+            } else {
+                format!("{title} {text}")
+            }
         })
         .collect()
 }
@@ -45,7 +49,8 @@ fn assert_weights(tfidf: &Tfidf, fx: &Value) {
 
 fn assert_idf(tfidf: &Tfidf, fx: &Value) {
     let vocabulary = strings(&fx["vocabulary"]);
-    let idf: HashMap<&str, f64> = vocabulary.iter().map(String::as_str).zip(fx["idf"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap())).collect();
+    let idf: HashMap<&str, f64> =
+        vocabulary.iter().map(String::as_str).zip(fx["idf"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap())).collect();
     let mut compared = 0;
     for (term, got) in tfidf.vocabulary().iter().zip(tfidf.idf()) {
         if let Some(want) = idf.get(term.as_str()) {

@@ -157,7 +157,10 @@ async fn disk_tier_survives_a_new_cache_and_promotes_to_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batcher_coalesces_concurrent_single_calls() {
     let base = Scripted::with_delay(5);
-    let batcher = Arc::new(BatchOptimizedEmbedder::new(base.clone(), BatchOptions { batch_size: 8, max_wait: Duration::from_millis(20), max_queue: 100 }).unwrap());
+    let batcher = Arc::new(
+        BatchOptimizedEmbedder::new(base.clone(), BatchOptions { batch_size: 8, max_wait: Duration::from_millis(20), max_queue: 100 })
+            .unwrap(),
+    );
     let calls: Vec<_> = (0..20)
         .map(|i| {
             let b = batcher.clone();
@@ -176,7 +179,9 @@ async fn batcher_coalesces_concurrent_single_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batcher_fails_only_the_bad_request() {
     let base = Scripted::with_delay(1);
-    let batcher = Arc::new(BatchOptimizedEmbedder::new(base.clone(), BatchOptions { max_wait: Duration::from_millis(20), ..Default::default() }).unwrap());
+    let batcher = Arc::new(
+        BatchOptimizedEmbedder::new(base.clone(), BatchOptions { max_wait: Duration::from_millis(20), ..Default::default() }).unwrap(),
+    );
     let calls: Vec<_> = ["one", "two", "BAD three", "four"]
         .into_iter()
         .map(|t| {
@@ -192,7 +197,8 @@ async fn batcher_fails_only_the_bad_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batcher_refuses_past_max_queue() {
     let base = Scripted::with_delay(50);
-    let batcher = Arc::new(BatchOptimizedEmbedder::new(base, BatchOptions { batch_size: 2, max_wait: Duration::ZERO, max_queue: 3 }).unwrap());
+    let batcher =
+        Arc::new(BatchOptimizedEmbedder::new(base, BatchOptions { batch_size: 2, max_wait: Duration::ZERO, max_queue: 3 }).unwrap());
     let running = tokio::spawn(batcher.clone().embed_batch(strings(&["a", "b", "c"]), TextKind::Plain));
     tokio::time::sleep(Duration::from_millis(5)).await;
     let err = batcher.clone().embed_batch(strings(&["d"]), TextKind::Plain).await.unwrap_err();
@@ -205,7 +211,9 @@ async fn batcher_refuses_past_max_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_wait_sends_what_is_queued_when_the_base_is_free() {
     let base = Scripted::with_delay(20);
-    let batcher = Arc::new(BatchOptimizedEmbedder::new(base.clone(), BatchOptions { batch_size: 32, max_wait: Duration::ZERO, max_queue: 100 }).unwrap());
+    let batcher = Arc::new(
+        BatchOptimizedEmbedder::new(base.clone(), BatchOptions { batch_size: 32, max_wait: Duration::ZERO, max_queue: 100 }).unwrap(),
+    );
     let first = tokio::spawn(batcher.clone().embed_batch(strings(&["first"]), TextKind::Plain));
     tokio::time::sleep(Duration::from_millis(5)).await;
     let rest: Vec<_> = (0..10).map(|i| tokio::spawn(batcher.clone().embed_batch(vec![format!("r{i}")], TextKind::Plain))).collect();

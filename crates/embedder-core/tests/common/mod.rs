@@ -21,9 +21,9 @@ pub fn model_dir(name: &str) -> PathBuf {
 }
 
 pub fn runtime_library() -> PathBuf {
-    std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| {
-        repo_root().join("node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1")
-    })
+    std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1"))
 }
 
 pub fn options(model: &str) -> EmbedderOptions {
@@ -44,11 +44,7 @@ pub fn strings(v: &Value) -> Vec<String> {
 }
 
 pub fn vectors(v: &Value) -> Vec<Vec<f32>> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
-        .collect()
+    v.as_array().unwrap().iter().map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()).collect()
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
