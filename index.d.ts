@@ -20,12 +20,20 @@ export interface EmbedderOptions {
   maxBatchTokens?: number
   /** ONNX Runtime intra-op threads; default: the cores this process may use (the CPU quota in a container). */
   threads?: number
+  /** Matryoshka truncation: keep the first N dimensions, normalised again if the model normalises. */
+  truncateDim?: number
 }
 
 /** Options of one embedding call. */
 export interface EmbedOptions {
   /** `'array'` (default) returns `number[]` vectors; `'float32'` returns `Float32Array`s, which skips a conversion. */
   output?: 'array' | 'float32'
+  /** Called after each inference batch (a chunk of 32 texts for wrappers). */
+  onProgress?: (progress: { done: number; total: number }) => void
+  /** Stops the work within one batch; the call rejects with an `AbortError` (`code: 'ABORT_ERR'`). */
+  signal?: AbortSignal
+  /** `Embedder` calls only: keep the first N dimensions (normalised again if the model normalises). */
+  truncateDim?: number
 }
 
 export interface EmbedFloat32Options extends EmbedOptions {
@@ -61,6 +69,7 @@ export type EmbedderErrorCode =
   | 'ERR_RUNTIME'
   | 'ERR_NOT_FITTED'
   | 'ERR_QUEUE_FULL'
+  | 'ABORT_ERR'
   | 'ERR_BASE_FAILED'
 
 export declare class EmbedderError extends Error {

@@ -12,6 +12,7 @@ async function usage(): Promise<void> {
     normalize: true,
     batchSize: 16,
     maxBatchTokens: 1024,
+    truncateDim: 256,
     threads: defaultThreads(),
   }
   const lazy = new Embedder(options)
@@ -22,6 +23,14 @@ async function usage(): Promise<void> {
   const batch: number[][] = await embedder.embedBatch(['a', 'b'])
   const typed: Float32Array[] = await embedder.embedBatch(['a'], { output: 'float32' })
   const typedOne: Float32Array = await embedder.embed('a', { output: 'float32' })
+  const controller = new AbortController()
+  const tracked: Float32Array[] = await embedder.embedBatch(['a', 'b'], {
+    output: 'float32',
+    truncateDim: 128,
+    signal: controller.signal,
+    onProgress: ({ done, total }) => void [done, total],
+  })
+  void tracked
   const query: number[] = await embedder.embedQuery('q')
   const docs: number[][] = await embedder.embedDocuments(['d'])
   const dim: number | undefined = embedder.dimension

@@ -43,6 +43,7 @@ function checkOptions(options) {
     batchSize: count(options, 'batchSize'),
     maxBatchTokens: count(options, 'maxBatchTokens'),
     threads: count(options, 'threads'),
+    truncateDim: count(options, 'truncateDim'),
     runtimeLibrary: runtimeLibrary(),
   }
 }
@@ -138,24 +139,89 @@ function toArray(values, n) {
   return out
 }
 
+/** The rejection of an aborted call: Node's convention, with the signal's reason as the cause. */
+function abortError(signal) {
+  const err = new EmbedderError('ABORT_ERR', 'the embedding was aborted', { cause: signal.reason })
+  err.name = 'AbortError'
+  return err
+}
+
+/** The options of one embedding call: `{ output, truncateDim, onProgress, signal }`, checked. */
+function callOptions(options, { truncate }) {
+  const output = outputOf(options)
+  if (options === undefined) return { output }
+  const { truncateDim, onProgress, signal } = options
+  if (truncateDim !== undefined) {
+    if (!truncate) throw fail('ERR_INVALID_OPTION', '`truncateDim` is an option of Embedder calls; set it on the Embedder under this wrapper')
+    count(options, 'truncateDim')
+  }
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw fail('ERR_INVALID_OPTION', `\`onProgress\` must be a function, got ${describe(onProgress)}`)
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw fail('ERR_INVALID_OPTION', `\`signal\` must be an AbortSignal, got ${describe(signal)}`)
+  }
+  return { output, truncateDim, onProgress, signal }
+}
+
+/** Texts a wrapper handles between two progress reports (and abort checks). */
+const WRAPPER_CHUNK = 32
+
 /** What Embedder, CachedEmbedder and BatchOptimizedEmbedder share: the embedding methods. */
 class NativeEmbedder {
   constructor(service) {
     services.set(this, service)
   }
 
-  async _embedTexts(texts, kind, output) {
+  /** Whether calls take `truncateDim` (a model does; wrappers do not). */
+  get _truncates() {
+    return false
+  }
+
+  async _embedTexts(texts, kind, call) {
     const service = services.get(this)
-    if (texts.length === 1) {
+    const { output, signal, onProgress } = call
+    if (signal?.aborted) throw abortError(signal)
+    if (texts.length === 1 && call.truncateDim === undefined) {
       const hit = this._cachedOne(texts[0], kind, output)
-      if (hit) return [hit]
+      if (hit) {
+        onProgress?.({ done: 1, total: 1 })
+        return [hit]
+      }
     }
     if (texts.length === 0) {
       if (service.disposed) throw fail('ERR_DISPOSED', 'the embedder was disposed; create a new one to embed again')
       return []
     }
-    const flat = service.cachedNow(texts, kind) ?? (await nativeCall(service.embed(texts, kind)))
-    return splitRows(flat, texts.length, output)
+    if (this._truncates || (!onProgress && !signal)) {
+      // a model reports and checks for abort after each inference batch, natively
+      let abort = null
+      let onAbort = null
+      if (signal) {
+        abort = new native.NativeAbort()
+        onAbort = () => abort.abort()
+        signal.addEventListener('abort', onAbort, { once: true })
+      }
+      const report = onProgress && ((done, total) => onProgress({ done, total }))
+      try {
+        const flat = service.cachedNow(texts, kind) ?? (await nativeCall(service.embed(texts, kind, call.truncateDim, report, abort)))
+        return splitRows(flat, texts.length, output)
+      } catch (err) {
+        throw err?.code === 'ERR_ABORTED' ? abortError(signal) : err
+      } finally {
+        if (onAbort) signal.removeEventListener('abort', onAbort)
+      }
+    }
+    // a wrapper goes through its stack a chunk at a time
+    const out = []
+    for (let i = 0; i < texts.length; i += WRAPPER_CHUNK) {
+      const part = texts.slice(i, i + WRAPPER_CHUNK)
+      const flat = service.cachedNow(part, kind) ?? (await nativeCall(service.embed(part, kind)))
+      for (const row of splitRows(flat, part.length, output)) out.push(row)
+      onProgress?.({ done: out.length, total: texts.length })
+      if (signal?.aborted && out.length < texts.length) throw abortError(signal)
+    }
+    return out
   }
 
   /** A cache hit for one text, without a native promise; `undefined` on a miss. */
@@ -172,30 +238,30 @@ class NativeEmbedder {
       if (n > 0) return Promise.resolve(toArray(scratch, n))
     }
     try {
-      const output = outputOf(options)
-      if (Array.isArray(input)) return this._embedTexts(toTexts(input), 'plain', output)
-      const text = toText(input)
-      const hit = this._cachedOne(text, 'plain', output)
-      return hit ? Promise.resolve(hit) : this._embedTexts([text], 'plain', output).then((rows) => rows[0])
+      const call = callOptions(options, { truncate: this._truncates })
+      if (Array.isArray(input)) return this._embedTexts(toTexts(input), 'plain', call)
+      return this._embedTexts([toText(input)], 'plain', call).then((rows) => rows[0])
     } catch (err) {
       return Promise.reject(err)
     }
   }
 
-  /** One vector per text, in input order. `{ output: 'float32' }` returns `Float32Array`s. */
+  /**
+   * One vector per text, in input order. Options: `output: 'float32'` returns `Float32Array`s;
+   * `onProgress({ done, total })`; `signal` (an AbortSignal) stops the work within one batch.
+   */
   async embedBatch(texts, options) {
-    return this._embedTexts(toTexts(texts), 'plain', outputOf(options))
+    return this._embedTexts(toTexts(texts), 'plain', callOptions(options, { truncate: this._truncates }))
   }
 
   /** Embeds a search query, with the model's `query` prompt when it defines one. */
   async embedQuery(text, options) {
-    const output = outputOf(options)
-    return (await this._embedTexts([toText(text)], 'query', output))[0]
+    return (await this._embedTexts([toText(text)], 'query', callOptions(options, { truncate: this._truncates })))[0]
   }
 
   /** Embeds documents, with the model's `document` prompt when it defines one. */
   async embedDocuments(texts, options) {
-    return this._embedTexts(toTexts(texts), 'document', outputOf(options))
+    return this._embedTexts(toTexts(texts), 'document', callOptions(options, { truncate: this._truncates }))
   }
 }
 
@@ -209,6 +275,10 @@ class Embedder extends NativeEmbedder {
 
   constructor(options) {
     super(nativeSync(() => native.NativeService.model(checkOptions(options))))
+  }
+
+  get _truncates() {
+    return true
   }
 
   static async create(options) {

@@ -17,6 +17,7 @@ pub struct NativeEmbedderOptions {
     pub batch_size: Option<u32>,
     pub max_batch_tokens: Option<u32>,
     pub threads: Option<u32>,
+    pub truncate_dim: Option<u32>,
     pub runtime_library: Option<String>,
 }
 
@@ -53,6 +54,7 @@ impl TryFrom<NativeEmbedderOptions> for EmbedderOptions {
             .with_normalize(o.normalize)
             .with_batch_size(positive("batchSize", o.batch_size)?.unwrap_or(32))
             .with_max_batch_tokens(positive("maxBatchTokens", o.max_batch_tokens)?.unwrap_or(DEFAULT_MAX_BATCH_TOKENS))
-            .with_threads(positive("threads", o.threads)?))
+            .with_threads(positive("threads", o.threads)?)
+            .with_truncate_dim(positive("truncateDim", o.truncate_dim)?))
     }
 }

@@ -3,14 +3,14 @@
 //! Stacks of native layers call each other directly, without JavaScript in between.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use embedder_core::batcher::{BatchOptimizedEmbedder, BatchOptions};
 use embedder_core::cache::{CacheOptions, CachedEmbedder};
 use embedder_core::service::{BoxFuture, EmbedService, ModelService, TextKind};
-use embedder_core::{EmbedderOptions, Error, ModelInfo, Result};
+use embedder_core::{EmbedderOptions, Error, ModelInfo, Progress, Result};
 use napi::bindgen_prelude::{Float32Array, Float32ArraySlice, FnArgs, Function, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
@@ -145,6 +145,28 @@ impl EmbedService for JsService {
     }
 }
 
+type ProgressFn = ThreadsafeFunction<FnArgs<(u32, u32)>, Unknown<'static>, FnArgs<(u32, u32)>, napi::Status, false, true>;
+
+/// A cancellation flag for one call, set from JavaScript (an `AbortSignal`'s listener).
+#[napi]
+pub struct NativeAbort {
+    flag: Arc<AtomicBool>,
+}
+
+#[napi]
+impl NativeAbort {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        NativeAbort { flag: Arc::new(AtomicBool::new(false)) }
+    }
+
+    #[napi]
+    pub fn abort(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+    }
+}
+
 #[napi]
 pub struct NativeService {
     service: Arc<dyn EmbedService>,
@@ -221,15 +243,35 @@ impl NativeService {
 
     /// Embeds `texts` as `kind` (`'plain' | 'query' | 'document'`); resolves to
     /// `texts.length × dimension` values.
-    #[napi(ts_return_type = "Promise<Float32Array>")]
-    pub fn embed<'env>(&self, env: &'env Env, texts: Vec<String>, kind: String) -> napi::Result<PromiseRaw<'env, Float32Array>> {
+    /// For a model: `truncate_dim` truncates this call's vectors (Matryoshka), `on_progress(done,
+    /// total)` runs after each inference batch, and `abort` stops the call before the next one.
+    #[napi(ts_return_type = "Promise<Float32Array>", ts_args_type = "texts: string[], kind: string, truncateDim?: number | undefined | null, onProgress?: ((done: number, total: number) => void) | undefined | null, abort?: NativeAbort | undefined | null")]
+    pub fn embed<'env>(
+        &self,
+        env: &'env Env,
+        texts: Vec<String>,
+        kind: String,
+        truncate_dim: Option<u32>,
+        on_progress: Option<Function<FnArgs<(u32, u32)>, Unknown<'static>>>,
+        abort: Option<&NativeAbort>,
+    ) -> napi::Result<PromiseRaw<'env, Float32Array>> {
         let kind = kind_of(&kind).map_err(to_js)?;
         let service = self.service.clone();
         let model = self.model.clone();
+        let report: Option<Box<dyn Fn(usize, usize) + Send + Sync>> = match on_progress {
+            Some(f) => {
+                let tsfn: ProgressFn = f.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
+                Some(Box::new(move |done, total| {
+                    tsfn.call((done as u32, total as u32).into(), ThreadsafeFunctionCallMode::NonBlocking);
+                }))
+            }
+            None => None,
+        };
+        let progress = Progress::new(report, abort.map(|a| a.flag.clone()));
         env.spawn_future(async move {
             // a bare model fills one buffer directly; stacks assemble rows
             let flat = match model {
-                Some(model) => model.embed_flat(texts, kind).await,
+                Some(model) => model.embed_flat(texts, kind, truncate_dim.map(|n| n as usize), progress).await,
                 None => service.embed_batch(texts, kind).await.map(|rows| rows.concat()),
             };
             Ok(Float32Array::new(flat.map_err(to_js)?))

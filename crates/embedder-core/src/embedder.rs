@@ -1,11 +1,13 @@
 //! The embedder: a model folder in, sentence-transformers vectors out.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::batching::{pad, plan_batches};
 use crate::config::{Dtype, ModelConfig, ModelFiles};
 use crate::error::{Error, Result};
-use crate::modules::Module;
+use crate::modules::{truncate_rows, Module};
 use crate::pooling::{pool, PoolingMode};
 use crate::runtime::{environment, OnnxModel, OutputKind, SessionOptions};
 use crate::tokenize::{TextTokenizer, TokenizedText};
@@ -30,6 +32,8 @@ pub struct EmbedderOptions {
     pub max_batch_tokens: usize,
     /// ONNX Runtime intra-op threads; `None` = the cores this process may use.
     pub threads: Option<usize>,
+    /// Matryoshka truncation: keep the first N dimensions (normalised again if the model normalises).
+    pub truncate_dim: Option<usize>,
 }
 
 impl EmbedderOptions {
@@ -45,6 +49,7 @@ impl EmbedderOptions {
             batch_size: 32,
             max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
             threads: None,
+            truncate_dim: None,
         }
     }
 
@@ -83,9 +88,42 @@ impl EmbedderOptions {
         self
     }
 
+    pub fn with_truncate_dim(mut self, truncate_dim: Option<usize>) -> Self {
+        self.truncate_dim = truncate_dim;
+        self
+    }
+
     pub fn with_threads(mut self, threads: Option<usize>) -> Self {
         self.threads = threads;
         self
+    }
+}
+
+/// Progress reports and cancellation for a long [`Embedder::embed_with`] call.
+pub struct Progress {
+    report: Option<Box<dyn Fn(usize, usize) + Send + Sync>>,
+    aborted: Option<Arc<AtomicBool>>,
+}
+
+impl Progress {
+    pub fn none() -> Self {
+        Progress { report: None, aborted: None }
+    }
+
+    /// `report(done, total)` after each inference batch; the call stops with [`Error::Aborted`]
+    /// before the next batch once `aborted` is set.
+    pub fn new(report: Option<Box<dyn Fn(usize, usize) + Send + Sync>>, aborted: Option<Arc<AtomicBool>>) -> Self {
+        Progress { report, aborted }
+    }
+
+    fn report(&self, done: usize, total: usize) {
+        if let Some(report) = &self.report {
+            report(done, total);
+        }
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.aborted.as_ref().is_some_and(|a| a.load(Ordering::SeqCst))
     }
 }
 
@@ -189,6 +227,19 @@ impl Embedder {
             }
             dimension = module.output_dimension(dimension);
         }
+        if let Some(keep) = options.truncate_dim {
+            if keep == 0 || keep > dimension {
+                return Err(Error::InvalidOption { option: "truncateDim", reason: format!("{keep} is not between 1 and the model's {dimension} dimensions") });
+            }
+            if keep < dimension {
+                let renormalize = config.normalizes();
+                config.modules.push(Module::Truncate(keep));
+                if renormalize {
+                    config.modules.push(Module::Normalize);
+                }
+                dimension = keep;
+            }
+        }
 
         let model_fingerprint = model_fingerprint(&files, &config, options.dtype)?;
         let info = ModelInfo {
@@ -234,6 +285,12 @@ impl Embedder {
     /// Embeds `texts` (with `prompt` prepended, `""` for none). Returns `texts.len() × dimension`
     /// values, row-major, in input order.
     pub fn embed<S: AsRef<str>>(&self, texts: &[S], prompt: &str) -> Result<Vec<f32>> {
+        self.embed_with(texts, prompt, &Progress::none())
+    }
+
+    /// [`Embedder::embed`], reporting after each inference batch and stopping before the next
+    /// one once `progress` is aborted.
+    pub fn embed_with<S: AsRef<str>>(&self, texts: &[S], prompt: &str, progress: &Progress) -> Result<Vec<f32>> {
         let dim = self.dimension();
         let mut out = vec![0f32; texts.len() * dim];
         if texts.is_empty() {
@@ -242,7 +299,11 @@ impl Embedder {
         let tokens = self.tokenize(texts, prompt)?;
         let prompt_len = if self.config.pooling.include_prompt { 0 } else { self.tokenizer.prompt_length(prompt)? };
         let lengths: Vec<usize> = tokens.iter().map(TokenizedText::len).collect();
+        let mut done = 0;
         for rows in plan_batches(&lengths, self.batch_size, Some(self.max_batch_tokens)) {
+            if progress.is_aborted() {
+                return Err(Error::Aborted);
+            }
             let batch_tokens: Vec<&TokenizedText> = rows.iter().map(|&i| &tokens[i]).collect();
             let inputs = pad(&batch_tokens);
             let mut pool_mask = inputs.attention_mask.clone();
@@ -255,8 +316,22 @@ impl Embedder {
             for (&row, vector) in rows.iter().zip(pooled) {
                 out[row * dim..(row + 1) * dim].copy_from_slice(&vector);
             }
+            done += rows.len();
+            progress.report(done, texts.len());
         }
         Ok(out)
+    }
+
+    /// [`Embedder::embed`], then Matryoshka truncation to `keep` dimensions (normalised again if
+    /// the model normalises).
+    pub fn embed_truncated<S: AsRef<str>>(&self, texts: &[S], prompt: &str, keep: Option<usize>, progress: &Progress) -> Result<Vec<f32>> {
+        let flat = self.embed_with(texts, prompt, progress)?;
+        match keep {
+            None => Ok(flat),
+            Some(0) => Err(Error::InvalidOption { option: "truncateDim", reason: "must be at least 1".into() }),
+            Some(keep) if keep >= self.dimension() => Ok(flat),
+            Some(keep) => Ok(truncate_rows(&flat, self.dimension(), keep, self.info.normalize)),
+        }
     }
 
     fn pool_batch(&self, data: &[f32], shape: &[usize], mask: &[i64], rows: usize, seq: usize) -> Result<Vec<Vec<f32>>> {
@@ -335,7 +410,7 @@ fn model_fingerprint(files: &ModelFiles, config: &ModelConfig, dtype: Dtype) -> 
         dtype.name(),
         config.pooling.modes,
         config.pooling.include_prompt,
-        config.modules.iter().map(Module::name).collect::<Vec<_>>().join(","),
+        config.modules.iter().map(Module::describe).collect::<Vec<_>>().join(","),
         config.max_seq_length,
         config.do_lower_case,
     );

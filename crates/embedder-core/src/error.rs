@@ -19,6 +19,9 @@ pub enum Error {
     #[error("the embedder was disposed; create a new one to embed again")]
     Disposed,
 
+    #[error("the embedding was aborted")]
+    Aborted,
+
     #[error("{max_queue} requests are already waiting; retry later or raise `maxQueue`")]
     QueueFull { max_queue: usize },
 
@@ -47,6 +50,7 @@ impl Error {
             Error::InvalidOption { .. } => "ERR_INVALID_OPTION",
             Error::Disposed => "ERR_DISPOSED",
             Error::QueueFull { .. } => "ERR_QUEUE_FULL",
+            Error::Aborted => "ERR_ABORTED",
             Error::Base(_) => "ERR_BASE_FAILED",
             Error::Runtime(_) => "ERR_RUNTIME",
             Error::InvalidData(_) => "ERR_INVALID_INPUT",

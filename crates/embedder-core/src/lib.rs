@@ -22,6 +22,6 @@ pub mod store;
 pub mod tokenize;
 
 pub use config::{Dtype, ModelConfig, ModelFiles};
-pub use embedder::{default_threads, Embedder, EmbedderOptions, ModelInfo, DEFAULT_MAX_BATCH_TOKENS};
+pub use embedder::{default_threads, Embedder, EmbedderOptions, ModelInfo, Progress, DEFAULT_MAX_BATCH_TOKENS};
 pub use error::{Error, Result};
 pub use pooling::PoolingMode;

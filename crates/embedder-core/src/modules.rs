@@ -134,11 +134,29 @@ pub fn normalize(v: &mut [f32]) {
     }
 }
 
+/// Matryoshka truncation of row-major vectors (`dim` values each) to their first `keep` values,
+/// normalised again when `renormalize` (models trained with MatryoshkaLoss keep their meaning in
+/// the leading dimensions).
+pub fn truncate_rows(flat: &[f32], dim: usize, keep: usize, renormalize: bool) -> Vec<f32> {
+    let keep = keep.min(dim);
+    let mut out = Vec::with_capacity(flat.len() / dim.max(1) * keep);
+    for row in flat.chunks_exact(dim) {
+        let start = out.len();
+        out.extend_from_slice(&row[..keep]);
+        if renormalize {
+            normalize(&mut out[start..]);
+        }
+    }
+    out
+}
+
 /// A module that transforms a sentence embedding.
 #[derive(Clone, Debug)]
 pub enum Module {
     Dense(Dense),
     Normalize,
+    /// Keep the first N values (the `truncateDim` option).
+    Truncate(usize),
 }
 
 impl Module {
@@ -150,13 +168,20 @@ impl Module {
                 normalize(&mut v);
                 v
             }
+            Module::Truncate(n) => {
+                let mut v = v;
+                v.truncate(*n);
+                v
+            }
         }
     }
 
-    pub fn name(&self) -> &'static str {
+    /// For fingerprints: the module and what parameterises it beyond its files.
+    pub fn describe(&self) -> String {
         match self {
-            Module::Dense(_) => "Dense",
-            Module::Normalize => "Normalize",
+            Module::Dense(_) => "Dense".into(),
+            Module::Normalize => "Normalize".into(),
+            Module::Truncate(n) => format!("Truncate({n})"),
         }
     }
 
@@ -164,6 +189,7 @@ impl Module {
         match self {
             Module::Dense(dense) => dense.out_features,
             Module::Normalize => input,
+            Module::Truncate(n) => input.min(*n),
         }
     }
 }
@@ -213,6 +239,14 @@ mod tests {
     fn gelu_matches_erf_form() {
         assert!((Activation::Gelu.apply(1.0) - 0.841_344_74).abs() < 1e-6);
         assert!((Activation::Gelu.apply(-2.0) - -0.045_500_26).abs() < 1e-6);
+    }
+
+    #[test]
+    fn truncation_keeps_leading_values_and_renormalizes() {
+        let flat = [3.0, 4.0, 12.0, 0.0, 1.0, 0.0];
+        assert_eq!(truncate_rows(&flat, 3, 2, false), vec![3.0, 4.0, 0.0, 1.0]);
+        assert_eq!(truncate_rows(&flat, 3, 2, true), vec![0.6, 0.8, 0.0, 1.0]);
+        assert_eq!(truncate_rows(&flat, 3, 9, false), flat.to_vec());
     }
 
     #[test]

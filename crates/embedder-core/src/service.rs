@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use crate::embedder::{Embedder, EmbedderOptions};
+use crate::embedder::{Embedder, EmbedderOptions, Progress};
 use crate::error::{Error, Result};
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -123,11 +123,12 @@ impl ModelService {
         .map_err(|e| Error::Runtime(format!("embedding task failed: {e}")))?
     }
 
-    /// Embeds texts into one row-major buffer (`texts.len() × dimension`).
-    pub async fn embed_flat(self: Arc<Self>, texts: Vec<String>, kind: TextKind) -> Result<Vec<f32>> {
+    /// Embeds texts into one row-major buffer (`texts.len() × dimension`), optionally truncated
+    /// to `truncate_dim` dimensions.
+    pub async fn embed_flat(self: Arc<Self>, texts: Vec<String>, kind: TextKind, truncate_dim: Option<usize>, progress: Progress) -> Result<Vec<f32>> {
         self.run(move |e| {
             let prompt = kind.prompt_name().and_then(|name| e.prompt(name)).unwrap_or("");
-            e.embed(&texts, prompt)
+            e.embed_truncated(&texts, prompt, truncate_dim, &progress)
         })
         .await
     }
@@ -140,7 +141,7 @@ impl EmbedService for ModelService {
             if n == 0 {
                 return Ok(Vec::new());
             }
-            let flat = self.embed_flat(texts, kind).await?;
+            let flat = self.embed_flat(texts, kind, None, Progress::none()).await?;
             let dim = flat.len() / n;
             Ok(flat.chunks_exact(dim).map(<[f32]>::to_vec).collect())
         })
