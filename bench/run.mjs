@@ -18,6 +18,7 @@ const BATCH_SIZE = 32
 const BASELINE = 'transformers'
 const WARMUP_BATCHES = 2 // calls of 32 passages before the timed corpus pass
 const WARMUP_QUERIES = 5 // single-query calls before the timed ones
+const OTHER_CPU_WARNING = 5 // % of the machine used by other processes during a system's run
 
 const USAGE = `usage: npm run bench -- [--docs N] [--systems ${ALL_SYSTEMS.join(',')}] [--threads N] [--json FILE]
 
@@ -102,6 +103,34 @@ async function countTokens(texts, maxLength) {
     if (full > maxLength) longer++
   }
   return { maxLength, truncated, untruncated, longer, tokenizerMaxLength: limit, atTokenizerMaxLength: tokenizerLimit }
+}
+
+/** CPU time the whole machine has spent busy and in all, in seconds (Linux /proc/stat), or null. */
+function machineCpu() {
+  try {
+    const ticks = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number)
+    const [user, nice, system, idle, iowait = 0, irq = 0, softirq = 0, steal = 0] = ticks
+    const busy = user + nice + system + irq + softirq + steal
+    return { busy: busy / 100, total: (busy + idle + iowait) / 100 } // USER_HZ is 100 on Linux
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Runs one system in its own process. Also measures how much CPU other processes took meanwhile
+ * (machine busy time less this worker's and this process's own), as a share of the machine.
+ */
+async function runSystem(system, cfg) {
+  const before = machineCpu()
+  const ownBefore = process.cpuUsage()
+  const report = await runWorker(system, cfg)
+  const after = machineCpu()
+  if (!report.ok || !before || !after) return report
+  const own = process.cpuUsage(ownBefore)
+  const others = after.busy - before.busy - report.result.cpuSeconds - (own.user + own.system) / 1e6
+  report.result.otherCpuPercent = (Math.max(0, others) / (after.total - before.total)) * 100
+  return report
 }
 
 function runWorker(system, cfg) {
@@ -214,7 +243,7 @@ async function main() {
   const results = []
   for (const system of opts.systems) {
     console.error(`bench: ${system}`)
-    const report = await runWorker(system, cfg)
+    const report = await runSystem(system, cfg)
     if (report.ok) results.push({ ...report.result, tokensPerSec: tokens.truncated / report.result.seconds })
     else {
       console.error(`bench: ${system} failed:\n${report.error}`)
@@ -274,6 +303,15 @@ async function main() {
         (tokens.longer > 0
           ? `, so it runs ${tokens.atTokenizerMaxLength.toLocaleString('en-US')} tokens instead of ${tokens.truncated.toLocaleString('en-US')} (and gives other vectors for them).`
           : ', so here it runs the same tokens as the others.'),
+    )
+  }
+  const measured = results.filter((r) => r.otherCpuPercent !== undefined)
+  if (measured.length > 0) {
+    const busy = measured.some((r) => r.otherCpuPercent > OTHER_CPU_WARNING)
+    out.push(
+      `CPU taken by other processes while each system ran (share of the machine): ` +
+        measured.map((r) => `${r.system} ${r.otherCpuPercent.toFixed(1)}%`).join(', ') +
+        (busy ? ` — above ${OTHER_CPU_WARNING}% the figures are disturbed; rerun on an idle machine.` : '.'),
     )
   }
   out.push(loadLine())

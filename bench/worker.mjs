@@ -255,6 +255,7 @@ async function main() {
     ndcgSkipped: ndcg.skipped,
     ndcgPerQuery: ndcg.perQuery,
     peakRssMb: peakRssMb(),
+    cpuSeconds: (({ user, system }) => (user + system) / 1e6)(process.cpuUsage()),
     coldStartMs,
     dimension: first.vector.length,
   }
