@@ -156,3 +156,29 @@ async function quantizationUsage(embedder: Embedder): Promise<void> {
 }
 
 void quantizationUsage
+
+// LangChain.js: every embedder of this package is an EmbeddingsInterface (embedDocuments(texts) →
+// Promise<number[][]>, embedQuery(text) → Promise<number[]>), so it can be a vector store's `embeddings`.
+import type { EmbeddingsInterface } from '@langchain/core/embeddings'
+import { MemoryVectorStore } from '@langchain/classic/vectorstores/memory'
+
+async function langchainUsage(): Promise<void> {
+  const model = new Embedder({ model: 'models/all-MiniLM-L6-v2' })
+  const tfidf = await new TfidfEmbedder().fit(['a corpus', 'of passages'])
+  const embeddings: EmbeddingsInterface[] = [
+    model,
+    new SentenceTransformerEmbedder({ modelName: 'models/all-MiniLM-L6-v2' }),
+    new CachedEmbedder(model),
+    new BatchOptimizedEmbedder(model),
+    tfidf,
+    new HybridEmbedder({ semantic: model, lexical: tfidf }),
+  ]
+  const codes: EmbeddingsInterface<Int8Array> = new QuantizedEmbedder(model, { precision: 'binary' })
+  const store = new MemoryVectorStore(model)
+  await store.addDocuments([{ pageContent: 'a passage', metadata: { id: '1' } }])
+  const found = await MemoryVectorStore.fromTexts(['a', 'b'], [{}, {}], new CachedEmbedder(model))
+  const hits = await found.similaritySearchWithScore('query', 1)
+  void [embeddings, codes, hits]
+}
+
+void langchainUsage
