@@ -17,7 +17,7 @@ use napi::Env;
 use napi_derive::napi;
 use tokio::sync::oneshot;
 
-use crate::error::to_js;
+use crate::error::{guard, guard_future, to_js};
 use crate::options::NativeEmbedderOptions;
 
 #[napi(object)]
@@ -82,6 +82,20 @@ pub struct NativeCacheStats {
     pub hit_rate: f64,
 }
 
+impl From<embedder_core::cache::CacheStats> for NativeCacheStats {
+    fn from(s: embedder_core::cache::CacheStats) -> Self {
+        NativeCacheStats {
+            hits: s.hits as f64,
+            disk_hits: s.disk_hits as f64,
+            misses: s.misses as f64,
+            evictions: s.evictions as f64,
+            entries: s.entries as u32,
+            bytes: s.bytes as f64,
+            hit_rate: s.hit_rate(),
+        }
+    }
+}
+
 fn kind_of(kind: &str) -> Result<TextKind> {
     match kind {
         "plain" => Ok(TextKind::Plain),
@@ -133,7 +147,7 @@ impl EmbedService for JsService {
                 return Err(Error::Base(format!("cannot call the JavaScript embedder ({status})")));
             }
             let flat = rx.await.map_err(|_| Error::Base("the JavaScript embedder never answered".into()))??;
-            if flat.len() % n != 0 {
+            if flat.is_empty() || flat.len() % n != 0 {
                 return Err(Error::Base(format!("{} values do not split into {n} vectors", flat.len())));
             }
             Ok(flat.chunks_exact(flat.len() / n).map(<[f32]>::to_vec).collect())
@@ -189,56 +203,74 @@ impl NativeService {
     /// A model from a local folder; it loads on first use.
     #[napi(factory)]
     pub fn model(options: NativeEmbedderOptions) -> napi::Result<Self> {
-        let model = Arc::new(ModelService::new(EmbedderOptions::try_from(options).map_err(to_js)?));
-        Ok(NativeService { model: Some(model.clone()), ..NativeService::of(model) })
+        guard(|| {
+            let model = Arc::new(ModelService::new(EmbedderOptions::try_from(options).map_err(to_js)?));
+            Ok(NativeService { model: Some(model.clone()), ..NativeService::of(model) })
+        })
     }
 
     /// A JavaScript embedder: `embed(id, texts, kind)` must answer with `settleJs(id, …)`.
     #[napi(factory, ts_args_type = "embed: (id: number, texts: string[], kind: string) => void, namespace: string")]
     pub fn from_js(embed: Function<FnArgs<(u32, Vec<String>, String)>, Unknown<'static>>, namespace: String) -> napi::Result<Self> {
-        let embed: JsEmbedFn = embed.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
-        let waiting = Arc::new(Waiting::default());
-        let service = Arc::new(JsService { embed, namespace, waiting: waiting.clone(), next_id: AtomicU32::new(0) });
-        Ok(NativeService { js_waiting: Some(waiting), ..NativeService::of(service) })
+        guard(|| {
+            let embed: JsEmbedFn = embed.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
+            let waiting = Arc::new(Waiting::default());
+            let service = Arc::new(JsService { embed, namespace, waiting: waiting.clone(), next_id: AtomicU32::new(0) });
+            Ok(NativeService { js_waiting: Some(waiting), ..NativeService::of(service) })
+        })
     }
 
     /// The answer of a JavaScript embedder to call `id`: the concatenated vectors, or an error message.
     #[napi]
-    pub fn settle_js(&self, id: u32, vectors: Option<Float32ArraySlice>, error: Option<String>) {
-        let Some(waiting) = &self.js_waiting else {
-            return;
-        };
-        let Some(tx) = waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) else {
-            return;
-        };
-        let _ = tx.send(match (vectors, error) {
-            (Some(values), None) => Ok(values.to_vec()),
-            (_, error) => Err(Error::Base(error.unwrap_or_else(|| "no vectors".into()))),
-        });
+    pub fn settle_js(&self, id: u32, vectors: Option<Float32ArraySlice>, error: Option<String>) -> napi::Result<()> {
+        guard(|| {
+            let Some(waiting) = &self.js_waiting else {
+                return Ok(());
+            };
+            let Some(tx) = waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) else {
+                return Ok(());
+            };
+            let _ = tx.send(match (vectors, error) {
+                (Some(values), None) => Ok(values.to_vec()),
+                (_, error) => Err(Error::Base(error.unwrap_or_else(|| "no vectors".into()))),
+            });
+            Ok(())
+        })
     }
 
     #[napi(factory)]
     pub fn cached(base: &NativeService, options: NativeCacheOptions) -> napi::Result<Self> {
-        let options = CacheOptions {
-            max_entries: options.max_cache_size.map_or(10_000, |n| n as usize),
-            max_bytes: options.max_bytes.map(|b| b as usize),
-            persist: options.persist_path.map(Into::into),
-        };
-        let mut warnings = Vec::new();
-        let cache = Arc::new(CachedEmbedder::new(base.service.clone(), options, &mut warnings).map_err(to_js)?);
-        Ok(NativeService { cache: Some(cache.clone()), warnings, ..NativeService::of(cache) })
+        guard(|| {
+            let options = CacheOptions {
+                max_entries: options.max_cache_size.map_or(10_000, |n| n as usize),
+                max_bytes: options.max_bytes.map(|b| b as usize),
+                persist: options.persist_path.map(Into::into),
+            };
+            let mut warnings = Vec::new();
+            let cache = Arc::new(CachedEmbedder::new(base.service.clone(), options, &mut warnings).map_err(to_js)?);
+            Ok(NativeService { cache: Some(cache.clone()), warnings, ..NativeService::of(cache) })
+        })
     }
 
     #[napi(factory)]
     pub fn batched(base: &NativeService, options: NativeBatchOptions) -> napi::Result<Self> {
-        let defaults = BatchOptions::default();
-        let options = BatchOptions {
-            batch_size: options.batch_size.map_or(defaults.batch_size, |n| n as usize),
-            max_wait: options.max_wait_ms.map_or(defaults.max_wait, |ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
-            max_queue: options.max_queue.map_or(defaults.max_queue, |n| n as usize),
-        };
-        let batcher = Arc::new(BatchOptimizedEmbedder::new(base.service.clone(), options).map_err(to_js)?);
-        Ok(NativeService { batcher: Some(batcher.clone()), ..NativeService::of(batcher) })
+        guard(|| {
+            let defaults = BatchOptions::default();
+            let max_wait = match options.max_wait_ms {
+                None => defaults.max_wait,
+                // Duration::from_secs_f64 panics on NaN, infinity and values past u64 seconds
+                Some(ms) => Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).map_err(|_| {
+                    to_js(Error::InvalidOption { option: "maxWaitMs", reason: format!("{ms} is not a usable number of milliseconds") })
+                })?,
+            };
+            let options = BatchOptions {
+                batch_size: options.batch_size.map_or(defaults.batch_size, |n| n as usize),
+                max_wait,
+                max_queue: options.max_queue.map_or(defaults.max_queue, |n| n as usize),
+            };
+            let batcher = Arc::new(BatchOptimizedEmbedder::new(base.service.clone(), options).map_err(to_js)?);
+            Ok(NativeService { batcher: Some(batcher.clone()), ..NativeService::of(batcher) })
+        })
     }
 
     /// Embeds `texts` as `kind` (`'plain' | 'query' | 'document'`); resolves to
@@ -255,37 +287,41 @@ impl NativeService {
         on_progress: Option<Function<FnArgs<(u32, u32)>, Unknown<'static>>>,
         abort: Option<&NativeAbort>,
     ) -> napi::Result<PromiseRaw<'env, Float32Array>> {
-        let kind = kind_of(&kind).map_err(to_js)?;
-        let service = self.service.clone();
-        let model = self.model.clone();
-        let report: Option<Box<dyn Fn(usize, usize) + Send + Sync>> = match on_progress {
-            Some(f) => {
-                let tsfn: ProgressFn = f.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
-                Some(Box::new(move |done, total| {
-                    tsfn.call((done as u32, total as u32).into(), ThreadsafeFunctionCallMode::NonBlocking);
-                }))
-            }
-            None => None,
-        };
-        let progress = Progress::new(report, abort.map(|a| a.flag.clone()));
-        env.spawn_future(async move {
-            // a bare model fills one buffer directly; stacks assemble rows
-            let flat = match model {
-                Some(model) => model.embed_flat(texts, kind, truncate_dim.map(|n| n as usize), progress).await,
-                None => service.embed_batch(texts, kind).await.map(|rows| rows.concat()),
+        guard(|| {
+            let kind = kind_of(&kind).map_err(to_js)?;
+            let service = self.service.clone();
+            let model = self.model.clone();
+            let report: Option<Box<dyn Fn(usize, usize) + Send + Sync>> = match on_progress {
+                Some(f) => {
+                    let tsfn: ProgressFn = f.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
+                    Some(Box::new(move |done, total| {
+                        tsfn.call((done as u32, total as u32).into(), ThreadsafeFunctionCallMode::NonBlocking);
+                    }))
+                }
+                None => None,
             };
-            Ok(Float32Array::new(flat.map_err(to_js)?))
+            let progress = Progress::new(report, abort.map(|a| a.flag.clone()));
+            env.spawn_future(guard_future(async move {
+                // a bare model fills one buffer directly; stacks assemble rows
+                let flat = match model {
+                    Some(model) => model.embed_flat(texts, kind, truncate_dim.map(|n| n as usize), progress).await,
+                    None => service.embed_batch(texts, kind).await.map(|rows| rows.concat()),
+                };
+                Ok(Float32Array::new(flat.map_err(to_js)?))
+            }))
         })
     }
 
     /// For a cache: the vectors if every text is already in memory, else `null` (then call `embed`).
     #[napi]
     pub fn cached_now(&self, texts: Vec<String>, kind: String) -> napi::Result<Option<Float32Array>> {
-        let Some(cache) = &self.cache else {
-            return Ok(None);
-        };
-        let kind = kind_of(&kind).map_err(to_js)?;
-        Ok(cache.get_all_in_memory(&texts, kind).map(|rows| Float32Array::new(rows.iter().flat_map(|v| v.iter().copied()).collect())))
+        guard(|| {
+            let Some(cache) = &self.cache else {
+                return Ok(None);
+            };
+            let kind = kind_of(&kind).map_err(to_js)?;
+            Ok(cache.get_all_in_memory(&texts, kind).map(|rows| Float32Array::new(rows.iter().flat_map(|v| v.iter().copied()).collect())))
+        })
     }
 
     /// For a cache: copies one text's vector into `out` if it is in memory and returns its length;
@@ -293,44 +329,50 @@ impl NativeService {
     #[napi]
     /// `kind`: 0 plain, 1 query, 2 document (a number, to spare a string conversion per hit).
     pub fn cached_one(&self, text: String, kind: u32, mut out: Float32ArraySlice) -> napi::Result<u32> {
-        let Some(cache) = &self.cache else {
-            return Ok(0);
-        };
-        let kind = match kind {
-            0 => TextKind::Plain,
-            1 => TextKind::Query,
-            2 => TextKind::Document,
-            other => return Err(to_js(Error::InvalidOption { option: "kind", reason: format!("unknown text kind {other}") })),
-        };
-        // SAFETY: `out` is a JavaScript typed array only read after this synchronous call returns.
-        let out = unsafe { out.as_mut() };
-        Ok(cache.copy_from_memory(&text, kind, out).map_or(0, |n| n as u32))
+        guard(|| {
+            let Some(cache) = &self.cache else {
+                return Ok(0);
+            };
+            let kind = match kind {
+                0 => TextKind::Plain,
+                1 => TextKind::Query,
+                2 => TextKind::Document,
+                other => return Err(to_js(Error::InvalidOption { option: "kind", reason: format!("unknown text kind {other}") })),
+            };
+            // SAFETY: `out` is a JavaScript typed array only read after this synchronous call returns.
+            let out = unsafe { out.as_mut() };
+            Ok(cache.copy_from_memory(&text, kind, out).map_or(0, |n| n as u32))
+        })
     }
 
     /// Loads the model now (for a model); resolves to its description.
     #[napi(ts_return_type = "Promise<NativeModelInfo | null>")]
     pub fn initialize<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<NativeModelInfo>>> {
         let model = self.model.clone();
-        env.spawn_future(async move {
+        env.spawn_future(guard_future(async move {
             match model {
                 Some(model) => Ok(Some(model.run(|e| Ok(NativeModelInfo::from(e.info()))).await.map_err(to_js)?)),
                 None => Ok(None),
             }
-        })
+        }))
     }
 
     /// The model's description once it is loaded, else `null`.
     #[napi]
-    pub fn info(&self) -> Option<NativeModelInfo> {
-        self.model.as_ref()?.loaded().map(|e| NativeModelInfo::from(e.info()))
+    pub fn info(&self) -> napi::Result<Option<NativeModelInfo>> {
+        guard(|| Ok(self.model.as_ref().and_then(|m| m.loaded()).map(|e| NativeModelInfo::from(e.info()))))
     }
 
     /// Frees the model; calls already running finish, later ones reject with `ERR_DISPOSED`.
     #[napi]
-    pub fn dispose(&self) {
-        if let Some(model) = &self.model {
-            model.dispose();
-        }
+    pub fn dispose(&self) -> napi::Result<()> {
+        // dropping the model runs ONNX Runtime's destructors
+        guard(|| {
+            if let Some(model) = &self.model {
+                model.dispose();
+            }
+            Ok(())
+        })
     }
 
     #[napi(getter)]
@@ -339,28 +381,19 @@ impl NativeService {
     }
 
     #[napi]
-    pub fn stats(&self) -> Option<NativeCacheStats> {
-        let s = self.cache.as_ref()?.stats();
-        Some(NativeCacheStats {
-            hits: s.hits as f64,
-            disk_hits: s.disk_hits as f64,
-            misses: s.misses as f64,
-            evictions: s.evictions as f64,
-            entries: s.entries as u32,
-            bytes: s.bytes as f64,
-            hit_rate: s.hit_rate(),
-        })
+    pub fn stats(&self) -> napi::Result<Option<NativeCacheStats>> {
+        guard(|| Ok(self.cache.as_ref().map(|cache| NativeCacheStats::from(cache.stats()))))
     }
 
     #[napi(ts_return_type = "Promise<void>")]
     pub fn clear<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let cache = self.cache.clone();
-        env.spawn_future(async move {
+        env.spawn_future(guard_future(async move {
             if let Some(cache) = cache {
                 cache.clear().await.map_err(to_js)?;
             }
             Ok(())
-        })
+        }))
     }
 
     /// What went wrong opening a cache's disk tier (it was then rebuilt or bypassed).
