@@ -84,8 +84,12 @@ impl BatchOptimizedEmbedder {
     /// each text's vector or error.
     pub async fn embed_each(&self, texts: Vec<String>, kind: TextKind) -> Result<Vec<Result<Vec<f32>>>> {
         let n = texts.len();
-        let admitted =
-            self.pending.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| (p + n <= self.options.max_queue).then_some(p + n)).is_ok();
+        // a call larger than max_queue on its own is admitted when nothing is queued; otherwise
+        // it could never run
+        let admitted = self
+            .pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| (p + n <= self.options.max_queue || p == 0).then_some(p + n))
+            .is_ok();
         if !admitted {
             return Err(Error::QueueFull { max_queue: self.options.max_queue });
         }

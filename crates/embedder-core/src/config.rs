@@ -120,6 +120,8 @@ pub struct ModelConfig {
     /// `config_sentence_transformers.json` prompts by name (`query`, `document`, …).
     pub prompts: BTreeMap<String, String>,
     pub hidden_size: Option<usize>,
+    /// Rows of the model's token embedding table (`config.json` `vocab_size`), when given.
+    pub vocab_size: Option<usize>,
 }
 
 impl ModelConfig {
@@ -146,6 +148,7 @@ impl ModelConfig {
         };
         let do_lower_case = optional_bool(&sbert, "do_lower_case", &sbert_path)?.unwrap_or(false);
         let hidden_size = optional_usize(&model_cfg, "hidden_size", &model_cfg_path)?;
+        let vocab_size = optional_usize(&model_cfg, "vocab_size", &model_cfg_path)?;
 
         let (pooling, modules) = Self::load_modules(dir)?;
 
@@ -165,7 +168,7 @@ impl ModelConfig {
             }
         }
 
-        Ok(ModelConfig { max_seq_length, max_position_embeddings, do_lower_case, pooling, modules, prompts, hidden_size })
+        Ok(ModelConfig { max_seq_length, max_position_embeddings, do_lower_case, pooling, modules, prompts, hidden_size, vocab_size })
     }
 
     /// Walks `modules.json`. Without it, sentence-transformers builds Transformer + mean Pooling.

@@ -204,6 +204,7 @@ impl Embedder {
         }
 
         let tokenizer = TextTokenizer::from_file(&files.tokenizer, config.max_seq_length, config.do_lower_case)?;
+        tokenizer.check_vocab_size(config.vocab_size)?;
         let env = environment(&options.runtime_library)?;
         let model = OnnxModel::load(env, &files.onnx, &SessionOptions { intra_threads: threads })?;
 
@@ -342,7 +343,7 @@ impl Embedder {
                 let &[r, s, hidden] = shape else {
                     return Err(unexpected());
                 };
-                if r != rows || s != seq {
+                if r != rows || s != seq || s * hidden == 0 {
                     return Err(unexpected());
                 }
                 for (tokens, row_mask) in data.chunks_exact(s * hidden).zip(mask.chunks_exact(seq)) {
@@ -355,7 +356,7 @@ impl Embedder {
                 let &[r, hidden] = shape else {
                     return Err(unexpected());
                 };
-                if r != rows {
+                if r != rows || hidden == 0 {
                     return Err(unexpected());
                 }
                 vectors.extend(data.chunks_exact(hidden).map(<[f32]>::to_vec));

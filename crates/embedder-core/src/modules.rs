@@ -69,6 +69,7 @@ impl Dense {
             config
                 .get(key)
                 .and_then(Value::as_u64)
+                .filter(|&v| v > 0)
                 .map(|v| v as usize)
                 .ok_or_else(|| Error::invalid(&config_path, format!("`{key}` must be a positive integer")))
         };

@@ -105,7 +105,7 @@ impl PoolingConfig {
         };
         let dimension = match obj.get("word_embedding_dimension").or_else(|| obj.get("embedding_dimension")) {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| format!("embedding dimension must be a positive integer, found {v}"))? as usize),
+            Some(v) => Some(v.as_u64().filter(|&d| d > 0).ok_or_else(|| format!("embedding dimension must be a positive integer, found {v}"))? as usize),
         };
         Ok(PoolingConfig { modes, include_prompt, dimension })
     }
@@ -119,6 +119,9 @@ impl PoolingConfig {
 /// The result (`hidden * modes.len()` values) is appended to `out`.
 pub fn pool(modes: &[PoolingMode], tokens: &[f32], mask: &[i64], hidden: usize, out: &mut Vec<f32>) -> Result<()> {
     let seq = mask.len();
+    if seq == 0 || hidden == 0 {
+        return Err(Error::Runtime(format!("nothing to pool: {seq} tokens of {hidden} dimensions")));
+    }
     if tokens.len() != seq * hidden {
         return Err(Error::Runtime(format!("token embeddings have {} values, expected {seq} tokens × {hidden} dimensions", tokens.len())));
     }

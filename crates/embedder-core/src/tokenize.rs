@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{PostProcessor, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::error::{Error, Result};
 
@@ -41,6 +41,15 @@ impl TextTokenizer {
         // Padding is ours to do per batch; truncation follows the model's max_seq_length whatever
         // tokenizer.json carries.
         inner.with_padding(None);
+        // tokenizers subtracts the special tokens from max_length unchecked (a shorter length
+        // wraps around and disables truncation)
+        let special = inner.get_post_processor().map_or(0, |p| p.added_tokens(false));
+        if max_length < special.max(1) {
+            return Err(Error::invalid(
+                &path,
+                format!("cannot truncate at {max_length} tokens: the tokenizer adds {special} special tokens to every text"),
+            ));
+        }
         inner
             .with_truncation(Some(TruncationParams {
                 max_length,
@@ -56,6 +65,27 @@ impl TextTokenizer {
         self.max_length
     }
 
+    /// Fails when the tokenizer can produce ids past the model's embedding table: a tokenizer.json
+    /// from another model, which would otherwise fail (or embed wrong rows) only on some texts.
+    pub fn check_vocab_size(&self, vocab_size: Option<usize>) -> Result<()> {
+        let Some(vocab_size) = vocab_size else {
+            return Ok(());
+        };
+        let Some(largest) = self.inner.get_vocab(true).into_values().max() else {
+            return Ok(());
+        };
+        if largest as usize >= vocab_size {
+            return Err(Error::invalid(
+                &self.path,
+                format!(
+                    "this tokenizer has token ids up to {largest}, but config.json gives the model a vocabulary of {vocab_size} \
+                     (vocab_size): the tokenizer belongs to another model"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// sentence-transformers strips each text, lowercases it when the model says
     /// `do_lower_case`, and prepends the prompt before that.
     fn prepare(&self, prompt: &str, text: &str) -> String {
@@ -66,7 +96,7 @@ impl TextTokenizer {
             joined = format!("{prompt}{text}");
             &joined
         };
-        let text = text.trim();
+        let text = text.trim_matches(is_python_space);
         if self.do_lower_case {
             text.to_lowercase()
         } else {
@@ -99,4 +129,10 @@ impl TextTokenizer {
         let tokens = self.encode_batch("", &[prompt])?;
         Ok(tokens[0].len().saturating_sub(1))
     }
+}
+
+/// Python's `str.isspace`, which `str.strip()` uses: Unicode White_Space plus the information
+/// separators U+001C–U+001F, which Rust's `char::is_whitespace` leaves out.
+fn is_python_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
