@@ -291,8 +291,12 @@ test('SIGTERM during a run exits 143 and leaves no output', async () => {
   child.stderr.on('data', (b) => err.push(b))
   // a steady trickle of input keeps batches running until the signal
   child.stdin.write(texts.slice(0, 40).join('\n') + '\n')
-  await new Promise((resolve) => setTimeout(resolve, 600))
-  assert.ok(listing(outDir).some((f) => f.endsWith('.tmp')), 'the temporary file exists while running')
+  // the temporary output appears once the model has loaded
+  const deadline = Date.now() + 60_000
+  while (!listing(outDir).some((f) => f.endsWith('.tmp'))) {
+    assert.ok(Date.now() < deadline, 'the temporary file exists while running')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
   child.kill('SIGTERM')
   const status = await new Promise((resolve) => child.on('close', resolve))
   assert.equal(status, 143)
