@@ -446,3 +446,43 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Long texts: tokenized from a prefix, the kept tokens must be those of the whole text
+
+fn long_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        6 => "[a-zA-Z]{1,12}",
+        2 => prop::sample::select(vec![
+            " ", " ", " ", "  ", "\t", "\n", "\u{3000}", "\u{a0}", ".", ",", "-", "[CLS]", "[SEP]", "[MASK]", "東京", "\u{301}", "🚀",
+            "👩‍👩‍👧", "\0", "\u{200b}", "İ", "ﬁ", "Σ",
+        ])
+        .prop_map(String::from),
+        1 => ".{1,6}",
+        1 => "[a-z]{90,300}",
+    ];
+    prop::collection::vec(piece, 150..1500).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases / 4, ..ProptestConfig::default() })]
+
+    #[test]
+    fn long_texts_keep_the_tokens_of_the_whole_text(text in long_text(), max_length in 2usize..80, model in prop::sample::select(vec!["tiny-bert-cls", "all-MiniLM-L6-v2"])) {
+        static PARSED: OnceLock<[tokenizers::Tokenizer; 2]> = OnceLock::new();
+        let parsed = PARSED.get_or_init(|| {
+            ["tiny-bert-cls", "all-MiniLM-L6-v2"].map(|m| tokenizers::Tokenizer::from_file(common::model_dir(m).join("tokenizer.json")).unwrap())
+        });
+        let path = common::model_dir(model).join("tokenizer.json");
+        let mut whole = parsed[usize::from(model != "tiny-bert-cls")].clone();
+        whole.with_padding(None);
+        whole
+            .with_truncation(Some(tokenizers::TruncationParams { max_length, ..Default::default() }))
+            .unwrap();
+        let tok = TextTokenizer::new(whole.clone(), path, max_length, false).unwrap();
+        let got = tok.encode_batch("", &[&text]).unwrap().remove(0);
+        let stripped = text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
+        let want = whole.encode(stripped, true).unwrap();
+        prop_assert_eq!(&got.ids, &want.get_ids().to_vec(), "{} bytes at max_length {}", text.len(), max_length);
+    }
+}
