@@ -46,20 +46,34 @@ function describe(value) {
 
 function toText(input) {
   if (typeof input === 'string') return input
-  if (input instanceof String) return input.valueOf()
+  let boxed
+  try {
+    boxed = input instanceof String
+  } catch (err) {
+    // a Proxy whose getPrototypeOf trap throws
+    throw new EmbedderError('ERR_INVALID_INPUT', `expected a string, got an object that threw: ${err?.message ?? String(err)}`, { cause: err })
+  }
+  if (boxed) return input.valueOf()
   throw fail('ERR_INVALID_INPUT', `expected a string, got ${describe(input)}`)
 }
 
 /** The texts of `input` as primitive strings, or an ERR_INVALID_INPUT naming the first bad index. */
 function toTexts(input) {
   if (!Array.isArray(input)) throw fail('ERR_INVALID_INPUT', `expected an array of strings, got ${describe(input)}`)
-  const texts = new Array(input.length)
-  for (let i = 0; i < input.length; i++) {
-    if (!(i in input)) throw fail('ERR_INVALID_INPUT', `input ${i}: missing (sparse array); expected a string`)
-    const text = input[i]
-    if (typeof text === 'string') texts[i] = text
-    else if (text instanceof String) texts[i] = text.valueOf()
-    else throw fail('ERR_INVALID_INPUT', `input ${i}: expected a string, got ${describe(text)}`)
+  const texts = []
+  let i = 0
+  try {
+    for (; i < input.length; i++) {
+      if (!(i in input)) throw fail('ERR_INVALID_INPUT', `input ${i}: missing (sparse array); expected a string`)
+      const text = input[i]
+      if (typeof text === 'string') texts.push(text)
+      else if (text instanceof String) texts.push(text.valueOf())
+      else throw fail('ERR_INVALID_INPUT', `input ${i}: expected a string, got ${describe(text)}`)
+    }
+  } catch (err) {
+    // a getter or a Proxy trap that throws
+    if (err instanceof EmbedderError) throw err
+    throw new EmbedderError('ERR_INVALID_INPUT', `input ${i}: reading it threw: ${err?.message ?? String(err)}`, { cause: err })
   }
   return texts
 }
