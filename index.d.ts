@@ -259,13 +259,20 @@ export declare function hamming(a: Uint8Array, b: Uint8Array): number
 export declare function hamming(query: Uint8Array, vectors: readonly Uint8Array[]): Uint32Array
 
 /** Anything that embeds text: this package's embedders, LangChain `Embeddings`, or your own. */
-export interface EmbedderLike {
-  embed(text: string): Promise<ArrayLike<number>>
-  embedBatch?(texts: string[]): Promise<ArrayLike<number>[]>
-  embedQuery?(text: string): Promise<ArrayLike<number>>
-  embedDocuments?(texts: string[]): Promise<ArrayLike<number>[]>
-  readonly dimension?: number | undefined
-}
+export type EmbedderLike =
+  | {
+      embed(text: string): Promise<ArrayLike<number>>
+      embedBatch?(texts: string[]): Promise<ArrayLike<number>[]>
+      embedQuery?(text: string): Promise<ArrayLike<number>>
+      embedDocuments?(texts: string[]): Promise<ArrayLike<number>[]>
+      readonly dimension?: number | undefined
+    }
+  | {
+      /** LangChain's `Embeddings`: plain texts are embedded as documents. */
+      embedDocuments(texts: string[]): Promise<ArrayLike<number>[]>
+      embedQuery(text: string): Promise<ArrayLike<number>>
+      readonly dimension?: number | undefined
+    }
 
 export interface QuantizedEmbedderOptions<P extends QuantizationPrecision = QuantizationPrecision> {
   precision: P

@@ -51,7 +51,8 @@ async function usage(): Promise<void> {
   const paid = { embed: async (text: string) => [text.length, 1], embedBatch: async (texts: string[]) => texts.map((t) => [t.length, 1]) }
   const jsStack: TextEmbedder = new BatchOptimizedEmbedder(new CachedEmbedder(paid, { namespace: 'paid-api' }), { maxWaitMs: 0 })
   const pending: number = new BatchOptimizedEmbedder(paid).pending
-  void [cachedVector, cachedTyped, stats, jsStack, pending]
+  const fromLangChain = new CachedEmbedder({ embedDocuments: async (t: string[]) => t.map(() => [1]), embedQuery: async () => [1] })
+  void [cachedVector, cachedTyped, stats, jsStack, pending, fromLangChain]
 
   embedder.dispose()
   lazy.dispose()

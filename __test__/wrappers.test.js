@@ -175,3 +175,25 @@ test('cache hits are answered from memory with the vectors first computed', asyn
   assert.ok(typed instanceof Float32Array)
   assert.deepEqual(cache.stats().hits, 2)
 })
+
+test("wrappers take LangChain's Embeddings shape (embedDocuments and embedQuery, no embed)", async () => {
+  const { QuantizedEmbedder } = require('..')
+  const langchainLike = {
+    calls: [],
+    async embedDocuments(texts) {
+      this.calls.push(['documents', texts.length])
+      return texts.map((t) => [t.length, 1, 0.5, -1])
+    },
+    async embedQuery(text) {
+      this.calls.push(['query', 1])
+      return [text.length, -1, 0.5, 1]
+    },
+  }
+  const cache = new CachedEmbedder(new BatchOptimizedEmbedder(langchainLike), { namespace: 'langchain' })
+  assert.deepEqual(await cache.embed('abc'), [3, 1, 0.5, -1])
+  assert.deepEqual(await cache.embedQuery('abc'), [3, -1, 0.5, 1])
+  assert.deepEqual(await cache.embedDocuments(['ab', 'abc']), [[2, 1, 0.5, -1], [3, 1, 0.5, -1]])
+  const quantized = new QuantizedEmbedder(langchainLike, { precision: 'binary' })
+  assert.equal((await quantized.embed('xyz')).length, 1)
+  assert.throws(() => new CachedEmbedder({ embedQuery: async () => [1] }), { code: 'ERR_INVALID_OPTION', message: /embedDocuments/ })
+})

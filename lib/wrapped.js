@@ -5,9 +5,14 @@
 
 const { fail, describe, isVector } = require('./common.js')
 
+/** An embedder: `embed(text)`, or LangChain's `Embeddings` shape (`embedDocuments` and `embedQuery`). */
 function checkEmbedder(value, name) {
-  if (value === null || typeof value !== 'object' || typeof value.embed !== 'function') {
-    throw fail('ERR_INVALID_OPTION', `\`${name}\` must be an embedder with an embed(text) method, got ${describe(value)}`)
+  const has = (method) => typeof value?.[method] === 'function'
+  if (value === null || typeof value !== 'object' || !(has('embed') || (has('embedDocuments') && has('embedQuery')))) {
+    throw fail(
+      'ERR_INVALID_OPTION',
+      `\`${name}\` must be an embedder with an embed(text) method, or embedDocuments(texts) and embedQuery(text), got ${describe(value)}`,
+    )
   }
   return value
 }
@@ -30,7 +35,8 @@ function checkVectors(vectors, count, name) {
 
 /**
  * One vector per text from `embedder`: `kind` 'query' uses its embedQuery, 'document' its
- * embedDocuments, 'plain' its embedBatch, each falling back to embed(text) when absent.
+ * embedDocuments, 'plain' its embedBatch, each falling back to embed(text) when absent; an
+ * embedder without embed (LangChain's Embeddings) embeds plain texts with embedDocuments.
  */
 async function embedMany(embedder, texts, kind, name) {
   if (texts.length === 0) return []
@@ -38,7 +44,7 @@ async function embedMany(embedder, texts, kind, name) {
   if (kind === 'query') {
     const one = typeof embedder.embedQuery === 'function' ? (t) => embedder.embedQuery(t) : (t) => embedder.embed(t)
     vectors = await Promise.all(texts.map(one))
-  } else if (kind === 'document' && typeof embedder.embedDocuments === 'function') {
+  } else if (typeof embedder.embedDocuments === 'function' && (kind === 'document' || typeof embedder.embed !== 'function')) {
     vectors = await embedder.embedDocuments(texts)
   } else if (typeof embedder.embedBatch === 'function') {
     vectors = await embedder.embedBatch(texts)
@@ -49,7 +55,7 @@ async function embedMany(embedder, texts, kind, name) {
 }
 
 async function embedOne(embedder, text, kind, name) {
-  if (kind === 'plain') return checkVector(await embedder.embed(text), name, 0)
+  if (kind === 'plain' && typeof embedder.embed === 'function') return checkVector(await embedder.embed(text), name, 0)
   return (await embedMany(embedder, [text], kind, name))[0]
 }
 
