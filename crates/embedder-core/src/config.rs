@@ -34,7 +34,7 @@ impl Dtype {
         }
     }
 
-    fn file_name(self) -> &'static str {
+    pub(crate) fn file_name(self) -> &'static str {
         match self {
             Dtype::Fp32 => "model.onnx",
             Dtype::Q8 => "model_quantized.onnx",

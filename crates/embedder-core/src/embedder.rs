@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::batching::{pad, plan_batches};
 use crate::config::{Dtype, ModelConfig, ModelFiles};
 use crate::error::{Error, Result};
+use crate::hub::HubOptions;
 use crate::modules::{truncate_rows, Module};
 use crate::pooling::{pool, PoolingMode};
 use crate::runtime::{environment, OnnxModel, OutputKind, SessionOptions};
@@ -16,7 +17,10 @@ use crate::tokenize::{TextTokenizer, TokenizedText};
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct EmbedderOptions {
+    /// A model folder, or a hub id (`owner/name`) that is not a folder: see [`crate::hub`].
     pub model_dir: PathBuf,
+    /// How a hub id is fetched: revision, cache folder, endpoint, token, offline mode.
+    pub hub: HubOptions,
     /// The ONNX Runtime shared library (`libonnxruntime.so.1`).
     pub runtime_library: PathBuf,
     pub dtype: Dtype,
@@ -40,6 +44,7 @@ impl EmbedderOptions {
     pub fn new(model_dir: impl Into<PathBuf>, runtime_library: impl Into<PathBuf>) -> Self {
         EmbedderOptions {
             model_dir: model_dir.into(),
+            hub: HubOptions::default(),
             runtime_library: runtime_library.into(),
             dtype: Dtype::Fp32,
             model_file: None,
@@ -51,6 +56,11 @@ impl EmbedderOptions {
             threads: None,
             truncate_dim: None,
         }
+    }
+
+    pub fn with_hub(mut self, hub: HubOptions) -> Self {
+        self.hub = hub;
+        self
     }
 
     pub fn with_dtype(mut self, dtype: Dtype) -> Self {
@@ -179,7 +189,8 @@ impl Embedder {
         if threads == 0 {
             return Err(Error::InvalidOption { option: "threads", reason: "must be at least 1".into() });
         }
-        let files = ModelFiles::locate(&options.model_dir, options.dtype, options.model_file.as_deref())?;
+        let model_dir = crate::hub::model_folder(&options.model_dir, &options.hub, options.dtype, options.model_file.as_deref())?;
+        let files = ModelFiles::locate(&model_dir, options.dtype, options.model_file.as_deref())?;
         let mut config = ModelConfig::load(&files.dir)?;
 
         if let Some(max_length) = options.max_length {

@@ -38,6 +38,21 @@ pub enum Error {
 
     #[error("the TF-IDF vocabulary is not fitted; call fit(corpus) first or load a fitted one with fromJSON")]
     NotFitted,
+
+    /// The hub refused to serve a model file (HTTP 401 or 403).
+    #[error("the hub refused access to {repo} (HTTP {status} for {url}): {}", auth_hint(*.token_sent))]
+    Auth { repo: String, url: String, status: u16, token_sent: bool },
+
+    /// `HF_HUB_OFFLINE` is set and the cache lacks files of the model.
+    #[error(
+        "{repo} (revision {revision}) is not in the cache at {} and HF_HUB_OFFLINE is set ({missing}); download it once online or unset HF_HUB_OFFLINE",
+        .cache.display()
+    )]
+    Offline { repo: String, revision: String, cache: PathBuf, missing: String },
+
+    /// A download failed: connection refused or reset, a body cut short, an unusable answer.
+    #[error("downloading {url} failed: {reason}")]
+    Network { url: String, reason: String },
 }
 
 impl Error {
@@ -55,6 +70,9 @@ impl Error {
             Error::Runtime(_) => "ERR_RUNTIME",
             Error::InvalidData(_) => "ERR_INVALID_INPUT",
             Error::NotFitted => "ERR_NOT_FITTED",
+            Error::Auth { .. } => "ERR_AUTH",
+            Error::Offline { .. } => "ERR_OFFLINE",
+            Error::Network { .. } => "ERR_NETWORK",
         }
     }
 
@@ -64,6 +82,14 @@ impl Error {
 
     pub(crate) fn runtime(context: &str, err: impl std::fmt::Display) -> Self {
         Error::Runtime(format!("ONNX Runtime failed {context}: {err}"))
+    }
+}
+
+fn auth_hint(token_sent: bool) -> &'static str {
+    if token_sent {
+        "the token in HF_TOKEN cannot read it (the repository is private or gated, or does not exist)"
+    } else {
+        "the repository is private or gated, or does not exist; set HF_TOKEN to an access token that can read it"
     }
 }
 

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod config;
 pub mod embedder;
 pub mod error;
+pub mod hub;
 pub mod lexical;
 pub mod modules;
 pub mod pooling;
