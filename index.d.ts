@@ -1,6 +1,9 @@
-/** Options of `new Embedder()`. Only `model` is required: everything else comes from the model's own files. */
+/** Options of `new Embedder()`. All optional: what is not given comes from the model's own files. */
 export interface EmbedderOptions {
-  /** Folder of a sentence-transformers model exported to ONNX (`onnx/model.onnx` or `model.onnx`, `tokenizer.json`, configs). */
+  /**
+   * Folder of a sentence-transformers model exported to ONNX (`onnx/model.onnx` or `model.onnx`, `tokenizer.json`, configs),
+   * or a Hugging Face hub id (`'owner/name'`) fetched into the hub cache. Default: `'sentence-transformers/all-MiniLM-L6-v2'`.
+   */
   model?: string
   /** Synonym of `model`, the name RAG tutorials use. */
   modelName?: string
@@ -8,6 +11,10 @@ export interface EmbedderOptions {
   dtype?: 'fp32' | 'q8'
   /** An ONNX file inside the model folder, instead of the one `dtype` picks. */
   modelFile?: string
+  /** Hub branch, tag or commit of a hub id (default `'main'`). */
+  revision?: string
+  /** Hub cache folder; default `HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`. */
+  cacheDir?: string
   /** Truncation length in tokens; default: the model's `max_seq_length`. */
   maxLength?: number
   /** Pooling override; default: the model's `1_Pooling/config.json`. */
@@ -71,6 +78,9 @@ export type EmbedderErrorCode =
   | 'ERR_QUEUE_FULL'
   | 'ABORT_ERR'
   | 'ERR_BASE_FAILED'
+  | 'ERR_AUTH'
+  | 'ERR_OFFLINE'
+  | 'ERR_NETWORK'
 
 export declare class EmbedderError extends Error {
   constructor(code: EmbedderErrorCode, message: string, options?: ErrorOptions)
@@ -83,9 +93,9 @@ export declare class EmbedderError extends Error {
  */
 export declare class Embedder {
   /** Checks the options; the model loads on first use or on `initialize()`. */
-  constructor(options: EmbedderOptions)
-  /** A loaded embedder; rejects if the model cannot be loaded. */
-  static create(options: EmbedderOptions): Promise<Embedder>
+  constructor(options?: EmbedderOptions)
+  /** A loaded embedder; rejects if the model cannot be loaded (or fetched from the hub). */
+  static create(options?: EmbedderOptions): Promise<Embedder>
   /** Loads the model now. */
   initialize(): Promise<this>
   /** Embedding size; `undefined` until the model has loaded. */

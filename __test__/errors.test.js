@@ -98,8 +98,8 @@ test('wrong input types are ERR_INVALID_INPUT naming the index, and the embedder
 
 test('bad options are ERR_INVALID_OPTION, thrown by the constructor', () => {
   const cases = [
-    [undefined, /options must be an object/],
-    [{}, /`model`/],
+    [null, /options must be an object/],
+    [{ model: '' }, /`model`/],
     [{ model: MINILM, dtype: 'fp16' }, /dtype/],
     [{ model: MINILM, pooling: 'median' }, /pooling/],
     [{ model: MINILM, batchSize: 0 }, /batchSize/],

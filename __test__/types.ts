@@ -7,6 +7,8 @@ async function usage(): Promise<void> {
     model: 'models/all-MiniLM-L6-v2',
     dtype: 'q8',
     modelFile: 'onnx/model_quantized.onnx',
+    revision: 'main',
+    cacheDir: '/tmp/hf-cache',
     maxLength: 128,
     pooling: 'mean',
     normalize: true,
@@ -18,6 +20,9 @@ async function usage(): Promise<void> {
   const lazy = new Embedder(options)
   await lazy.initialize()
   const embedder: Embedder = await SentenceTransformerEmbedder.create({ modelName: 'models/all-MiniLM-L6-v2' })
+  const fromHub: Embedder = await Embedder.create({ model: 'sentence-transformers/all-MiniLM-L6-v2', revision: 'main' })
+  const byDefault: Embedder = new Embedder()
+  void [fromHub, byDefault]
   const one: number[] = await embedder.embed('text')
   const many: number[][] = await embedder.embed(['a', 'b'])
   const batch: number[][] = await embedder.embedBatch(['a', 'b'])

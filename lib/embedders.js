@@ -10,13 +10,19 @@ const { checkEmbedder, embedMany } = require('./wrapped.js')
 /** The native service behind each of our embedders. */
 const services = new WeakMap()
 
-function checkOptions(options) {
+function checkOptions(options = {}) {
   if (options === null || typeof options !== 'object') {
-    throw fail('ERR_INVALID_OPTION', `options must be an object with a \`model\` folder, got ${describe(options)}`)
+    throw fail('ERR_INVALID_OPTION', `options must be an object, got ${describe(options)}`)
   }
+  // absent: the native default, sentence-transformers/all-MiniLM-L6-v2 from the hub
   const model = options.model ?? options.modelName
-  if (typeof model !== 'string' || model === '') {
-    throw fail('ERR_INVALID_OPTION', '`model` must be the path of a model folder (`modelName` is accepted too)')
+  if (model !== undefined && (typeof model !== 'string' || model === '')) {
+    throw fail('ERR_INVALID_OPTION', '`model` must be a model folder or a Hugging Face hub id like sentence-transformers/all-MiniLM-L6-v2 (`modelName` is accepted too)')
+  }
+  for (const key of ['revision', 'cacheDir']) {
+    if (options[key] !== undefined && (typeof options[key] !== 'string' || options[key] === '')) {
+      throw fail('ERR_INVALID_OPTION', `\`${key}\` must be a non-empty string, got ${JSON.stringify(options[key])}`)
+    }
   }
   const choice = (key, allowed) => {
     const v = options[key]
@@ -37,6 +43,8 @@ function checkOptions(options) {
     model,
     dtype: choice('dtype', ['fp32', 'q8']),
     modelFile,
+    revision: options.revision,
+    cacheDir: options.cacheDir,
     maxLength: count(options, 'maxLength'),
     pooling: choice('pooling', ['mean', 'cls', 'max']),
     normalize,

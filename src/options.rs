@@ -2,13 +2,19 @@
 
 use std::path::PathBuf;
 
+use embedder_core::hub::{HubOptions, DEFAULT_MODEL};
 use embedder_core::{Dtype, EmbedderOptions, Error, PoolingMode, DEFAULT_MAX_BATCH_TOKENS};
 use napi_derive::napi;
 
 #[napi(object)]
 #[derive(Default)]
 pub struct NativeEmbedderOptions {
+    /// A model folder or a hub id; default: [`DEFAULT_MODEL`].
     pub model: Option<String>,
+    /// The hub revision (branch, tag or commit) of a hub id; default `main`.
+    pub revision: Option<String>,
+    /// The hub cache folder; default: HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub.
+    pub cache_dir: Option<String>,
     pub dtype: Option<String>,
     pub model_file: Option<String>,
     pub max_length: Option<u32>,
@@ -25,7 +31,7 @@ impl TryFrom<NativeEmbedderOptions> for EmbedderOptions {
     type Error = Error;
 
     fn try_from(o: NativeEmbedderOptions) -> Result<Self, Error> {
-        let model = o.model.ok_or(Error::InvalidOption { option: "model", reason: "give the path of a model folder".into() })?;
+        let model = o.model.unwrap_or_else(|| DEFAULT_MODEL.to_string());
         let runtime_library = o
             .runtime_library
             .ok_or(Error::InvalidOption { option: "runtimeLibrary", reason: "the ONNX Runtime library path is required".into() })?;
@@ -49,6 +55,7 @@ impl TryFrom<NativeEmbedderOptions> for EmbedderOptions {
         Ok(EmbedderOptions::new(PathBuf::from(model), PathBuf::from(runtime_library))
             .with_dtype(dtype)
             .with_model_file(o.model_file)
+            .with_hub(HubOptions::default().with_revision(o.revision).with_cache_dir(o.cache_dir.map(PathBuf::from)))
             .with_max_length(positive("maxLength", o.max_length)?)
             .with_pooling(pooling)
             .with_normalize(o.normalize)
