@@ -370,6 +370,7 @@ impl NativeService {
         guard(|| {
             if let Some(model) = &self.model {
                 model.dispose();
+                release_freed_memory();
             }
             Ok(())
         })
@@ -406,5 +407,24 @@ impl NativeService {
     #[napi(getter)]
     pub fn pending(&self) -> u32 {
         self.batcher.as_ref().map_or(0, |b| b.pending() as u32)
+    }
+}
+
+/// Hands the memory a disposed model freed back to the system. glibc keeps freed pages in its
+/// arenas: without a trim, RSS stayed 22% above its starting point after 200 MiniLM models were
+/// created and disposed (`npm run soak`), flat rather than growing.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+        }
+        // off the JavaScript thread: a trim walks every arena
+        let _ = std::thread::Builder::new().name("embedder-trim".into()).spawn(|| {
+            // SAFETY: malloc_trim only returns free pages to the kernel, and is thread-safe.
+            unsafe {
+                malloc_trim(0);
+            }
+        });
     }
 }
