@@ -87,10 +87,26 @@ export declare class EmbedderError extends Error {
   readonly code: EmbedderErrorCode
 }
 
+/** The embedding methods every embedder of this package has. */
+export interface TextEmbedder {
+  embed(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
+  embed(text: string, options: EmbedFloat32Options): Promise<Float32Array>
+  embed(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
+  embed(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
+  embedBatch(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
+  embedBatch(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
+  embedQuery(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
+  embedQuery(text: string, options: EmbedFloat32Options): Promise<Float32Array>
+  embedDocuments(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
+  embedDocuments(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
+}
+
 /**
  * A sentence-transformers model exported to ONNX, embedding text exactly as sentence-transformers
  * does. Inference runs off the JavaScript thread.
  */
+export interface Embedder extends TextEmbedder {}
+/** `embedQuery` / `embedDocuments` prepend the model's `query` / `document` prompts when it defines them. */
 export declare class Embedder {
   /** Checks the options; the model loads on first use or on `initialize()`. */
   constructor(options?: EmbedderOptions)
@@ -105,36 +121,10 @@ export declare class Embedder {
   /** `undefined` until the model has loaded. */
   readonly modelInfo: ModelInfo | undefined
 
-  embed(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
-  embed(text: string, options: EmbedFloat32Options): Promise<Float32Array>
-  embed(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
-  embed(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
-  /** One vector per text, in input order. */
-  embedBatch(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
-  embedBatch(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
-  /** With the model's `query` prompt, when it defines one. */
-  embedQuery(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
-  embedQuery(text: string, options: EmbedFloat32Options): Promise<Float32Array>
-  /** With the model's `document` prompt, when it defines one. */
-  embedDocuments(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
-  embedDocuments(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
   /** Frees the model; later calls reject with `ERR_DISPOSED`. */
   dispose(): void
 }
 
-/** The embedding methods every embedder of this package has. */
-export interface TextEmbedder {
-  embed(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
-  embed(text: string, options: EmbedFloat32Options): Promise<Float32Array>
-  embed(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
-  embed(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
-  embedBatch(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
-  embedBatch(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
-  embedQuery(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
-  embedQuery(text: string, options: EmbedFloat32Options): Promise<Float32Array>
-  embedDocuments(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
-  embedDocuments(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
-}
 
 export interface CachedEmbedderOptions {
   /** Entries kept in memory (default 10,000; least recently used go first). */
@@ -337,6 +327,7 @@ export interface TfidfJSON {
 }
 
 /** TF-IDF vectors (scikit-learn's `TfidfVectorizer`) as dense, l2-normalised embeddings. */
+export interface TfidfEmbedder extends TextEmbedder {}
 export declare class TfidfEmbedder {
   constructor(options?: TfidfOptions)
   /** A fitted embedder from `toJSON()`'s result or its JSON text. */
@@ -348,18 +339,7 @@ export declare class TfidfEmbedder {
   readonly fitted: boolean
   /** The terms in column order; `undefined` until fitted. */
   readonly vocabulary: string[] | undefined
-  /** Rejects with `ERR_NOT_FITTED` before `fit`. */
-  embed(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
-  embed(text: string, options: EmbedFloat32Options): Promise<Float32Array>
-  embed(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
-  embed(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
-  embedBatch(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
-  embedBatch(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
-  embedQuery(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
-  embedQuery(text: string, options: EmbedFloat32Options): Promise<Float32Array>
-  embedDocuments(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
-  embedDocuments(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
-  /** Throws `ERR_NOT_FITTED` before `fit`. */
+  /** Throws `ERR_NOT_FITTED` before `fit` (and the embedding methods reject with it). */
   toJSON(): TfidfJSON
 }
 
@@ -378,6 +358,8 @@ export interface HybridEmbedderOptions {
  * `[√ws · s/‖s‖, √wl · l/‖l‖]`: the dot product of two hybrid vectors is
  * `ws · cos(semantic) + wl · cos(lexical)`.
  */
+export interface HybridEmbedder extends TextEmbedder {}
+/** Its embedQuery uses each part's `embedQuery` when it has one. */
 export declare class HybridEmbedder {
   constructor(options: HybridEmbedderOptions)
   readonly semantic: EmbedderLike
@@ -386,15 +368,4 @@ export declare class HybridEmbedder {
   readonly lexicalWeight: number
   /** Sum of both dimensions; `undefined` while either is unknown. */
   readonly dimension: number | undefined
-  embed(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
-  embed(text: string, options: EmbedFloat32Options): Promise<Float32Array>
-  embed(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
-  embed(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
-  embedBatch(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
-  embedBatch(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
-  /** With each part's `embedQuery` when it has one. */
-  embedQuery(text: string, options?: EmbedOptions & { output?: 'array' }): Promise<number[]>
-  embedQuery(text: string, options: EmbedFloat32Options): Promise<Float32Array>
-  embedDocuments(texts: string[], options?: EmbedOptions & { output?: 'array' }): Promise<number[][]>
-  embedDocuments(texts: string[], options: EmbedFloat32Options): Promise<Float32Array[]>
 }
