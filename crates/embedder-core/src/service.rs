@@ -64,22 +64,49 @@ enum State {
     Disposed,
 }
 
-/// A model that loads on first use, runs one batch at a time off the async executor, and can be
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A model that loads on first use, runs one batch at a time on its own thread, and can be
 /// disposed while calls are queued.
 pub struct ModelService {
-    state: Mutex<State>,
-    /// Callers queue here without holding a thread; ONNX Runtime already uses every core for one batch.
-    lane: tokio::sync::Mutex<()>,
+    state: Arc<Mutex<State>>,
+    /// The model's thread, started on first use. Jobs run in arrival order (ONNX Runtime already
+    /// uses every core for one batch); waiting callers hold no thread. Always the same caller
+    /// thread keeps ONNX Runtime's thread pool warm: with a different thread per call (a blocking
+    /// pool), single short queries were measurably slower.
+    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
 }
 
 impl ModelService {
     pub fn new(options: EmbedderOptions) -> Self {
-        ModelService { state: Mutex::new(State::Unloaded(options)), lane: tokio::sync::Mutex::new(()) }
+        ModelService { state: Arc::new(Mutex::new(State::Unloaded(options))), jobs: Mutex::new(None) }
     }
 
-    /// The model, loading it on first use. Blocks: call from a blocking thread.
-    fn embedder(&self) -> Result<Arc<Embedder>> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+    fn submit(&self, job: Job) -> Result<()> {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let sender = match &*jobs {
+            Some(sender) => sender.clone(),
+            None => {
+                let (tx, rx) = std::sync::mpsc::channel::<Job>();
+                std::thread::Builder::new()
+                    .name("embedder-model".into())
+                    .spawn(move || {
+                        // ends when the service, which holds the sender, is dropped
+                        while let Ok(job) = rx.recv() {
+                            job();
+                        }
+                    })
+                    .map_err(|e| Error::Runtime(format!("cannot start the model thread: {e}")))?;
+                *jobs = Some(tx.clone());
+                tx
+            }
+        };
+        sender.send(job).map_err(|_| Error::Runtime("the model thread stopped".into()))
+    }
+
+    /// The model, loading it on first use. Blocks: call from the model thread.
+    fn embedder(state: &Mutex<State>) -> Result<Arc<Embedder>> {
+        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         match &*state {
             State::Loaded(e) => Ok(e.clone()),
             State::Disposed => Err(Error::Disposed),
@@ -108,24 +135,18 @@ impl ModelService {
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = State::Disposed;
     }
 
-    /// Runs `work` on the model on a blocking thread, loading the model first if needed.
+    /// Runs `work` on the model's thread, loading the model first if needed.
     pub async fn run<T: Send + 'static>(self: Arc<Self>, work: impl FnOnce(&Embedder) -> Result<T> + Send + 'static) -> Result<T> {
         if self.is_disposed() {
             return Err(Error::Disposed);
         }
-        let _turn = self.lane.lock().await;
-        let service = self.clone();
-        let job = move || {
-            let embedder = service.embedder()?;
-            catch_panic(|| work(&embedder))
-        };
-        // On a multi-threaded runtime the worker runs the job itself and hands its other tasks to
-        // a new worker: one thread hop less than spawn_blocking, a tenth of a short query's time.
-        if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
-            tokio::task::block_in_place(job)
-        } else {
-            tokio::task::spawn_blocking(job).await.map_err(|e| Error::Runtime(format!("embedding task failed: {e}")))?
-        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let state = self.state.clone();
+        self.submit(Box::new(move || {
+            let result = ModelService::embedder(&state).and_then(|embedder| catch_panic(|| work(&embedder)));
+            let _ = tx.send(result);
+        }))?;
+        rx.await.map_err(|_| Error::Runtime("the model thread stopped".into()))?
     }
 
     /// Embeds texts into one row-major buffer (`texts.len() × dimension`), optionally truncated
