@@ -29,6 +29,8 @@ export interface EmbedderOptions {
   threads?: number
   /** Matryoshka truncation: keep the first N dimensions, normalised again if the model normalises. */
   truncateDim?: number
+  /** Reports a hub download: `{ phase: 'download', file, done, total }` in bytes (`total` undefined when unknown). */
+  onProgress?: (progress: { phase: 'download'; file: string; done: number; total: number | undefined }) => void
 }
 
 /** Options of one embedding call. */

@@ -261,3 +261,24 @@ test('hub options are checked; file names from modules.json never leave the cach
   assert.deepEqual(fs.readdirSync(root), ['cache'])
   assert.ok(!hub.requests.some((r) => r.path.includes('outside')))
 })
+
+test('onProgress reports each file a hub download writes, in bytes, and nothing once cached', async (t) => {
+  const hub = await hubFor(t)
+  const cacheDir = tmpDir(t)
+  hubEnv(t, { HF_ENDPOINT: hub.url })
+  const reports = []
+  const embedder = await Embedder.create({ model: 'test/tiny-bert-cls', cacheDir, onProgress: (p) => reports.push(p) })
+  await new Promise((r) => setImmediate(r)) // reports are queued to the JavaScript thread
+  const onnx = reports.filter((r) => r.file === 'onnx/model.onnx')
+  const size = fs.statSync(path.join(modelPath('tiny-bert-cls'), 'onnx', 'model.onnx')).size
+  assert.ok(reports.every((r) => r.phase === 'download' && typeof r.file === 'string' && r.done >= 0))
+  assert.deepEqual(onnx.at(-1), { phase: 'download', file: 'onnx/model.onnx', done: size, total: size })
+  assert.ok(reports.some((r) => r.file === 'tokenizer.json'))
+  embedder.dispose()
+
+  const cached = []
+  await Embedder.create({ model: 'test/tiny-bert-cls', cacheDir, onProgress: (p) => cached.push(p) })
+  await new Promise((r) => setImmediate(r))
+  assert.deepEqual(cached, [])
+  assert.throws(() => new Embedder({ model: 'test/tiny-bert-cls', onProgress: 'loud' }), { code: 'ERR_INVALID_OPTION' })
+})

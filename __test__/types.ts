@@ -15,6 +15,7 @@ async function usage(): Promise<void> {
     batchSize: 16,
     maxBatchTokens: 1024,
     truncateDim: 256,
+    onProgress: ({ phase, file, done, total }) => void [phase, file, done, total],
     threads: defaultThreads(),
   }
   const lazy = new Embedder(options)

@@ -56,6 +56,14 @@ function checkOptions(options = {}) {
   }
 }
 
+/** `onProgress` of the Embedder options, called as `{ phase: 'download', file, done, total }` while a hub model downloads. */
+function downloadReporter(options) {
+  const onProgress = options?.onProgress
+  if (onProgress === undefined) return undefined
+  if (typeof onProgress !== 'function') throw fail('ERR_INVALID_OPTION', `\`onProgress\` must be a function, got ${describe(onProgress)}`)
+  return (done, total, file) => onProgress({ phase: 'download', file, done, total: total < 0 ? undefined : total })
+}
+
 /** `options[key]` if it is a positive integer (or absent), else ERR_INVALID_OPTION. */
 function count(options, key, { min = 1 } = {}) {
   const v = options[key]
@@ -282,7 +290,7 @@ class Embedder extends NativeEmbedder {
   #info = null
 
   constructor(options) {
-    super(nativeSync(() => native.NativeService.model(checkOptions(options))))
+    super(nativeSync(() => native.NativeService.model(checkOptions(options), downloadReporter(options))))
   }
 
   get _truncates() {

@@ -159,6 +159,8 @@ impl EmbedService for JsService {
     }
 }
 
+type DownloadFn = ThreadsafeFunction<FnArgs<(f64, f64, String)>, Unknown<'static>, FnArgs<(f64, f64, String)>, napi::Status, false, true>;
+
 type ProgressFn = ThreadsafeFunction<FnArgs<(u32, u32)>, Unknown<'static>, FnArgs<(u32, u32)>, napi::Status, false, true>;
 
 /// A cancellation flag for one call, set from JavaScript (an `AbortSignal`'s listener).
@@ -200,11 +202,23 @@ impl NativeService {
 
 #[napi]
 impl NativeService {
-    /// A model from a local folder; it loads on first use.
-    #[napi(factory)]
-    pub fn model(options: NativeEmbedderOptions) -> napi::Result<Self> {
+    /// A model from a local folder or the hub; it loads on first use. `on_download(done, total,
+    /// file)` reports a hub download (`total` is -1 when the server does not say).
+    #[napi(factory, ts_args_type = "options: NativeEmbedderOptions, onDownload?: ((done: number, total: number, file: string) => void) | undefined | null")]
+    pub fn model(options: NativeEmbedderOptions, on_download: Option<Function<FnArgs<(f64, f64, String)>, Unknown<'static>>>) -> napi::Result<Self> {
+        let on_download: Option<DownloadFn> = match on_download {
+            Some(f) => Some(f.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?),
+            None => None,
+        };
         guard(|| {
-            let model = Arc::new(ModelService::new(EmbedderOptions::try_from(options).map_err(to_js)?));
+            let callback = on_download.map(|tsfn| {
+                Arc::new(move |done: u64, total: Option<u64>, file: &str| {
+                    let total = total.map_or(-1.0, |t| t as f64);
+                    tsfn.call((done as f64, total, file.to_string()).into(), ThreadsafeFunctionCallMode::NonBlocking);
+                }) as Arc<dyn Fn(u64, Option<u64>, &str) + Send + Sync>
+            });
+            let options = EmbedderOptions::try_from(options).map_err(to_js)?.with_download_progress(callback);
+            let model = Arc::new(ModelService::new(options));
             Ok(NativeService { model: Some(model.clone()), ..NativeService::of(model) })
         })
     }

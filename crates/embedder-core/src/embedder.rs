@@ -38,6 +38,18 @@ pub struct EmbedderOptions {
     pub threads: Option<usize>,
     /// Matryoshka truncation: keep the first N dimensions (normalised again if the model normalises).
     pub truncate_dim: Option<usize>,
+    /// `(bytes done, bytes in the file if known, file)` while a hub model downloads.
+    pub download_progress: DownloadCallback,
+}
+
+/// A download progress callback that options can carry (and print as present or absent).
+#[derive(Clone, Default)]
+pub struct DownloadCallback(pub Option<Arc<dyn Fn(u64, Option<u64>, &str) + Send + Sync>>);
+
+impl std::fmt::Debug for DownloadCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "DownloadCallback(set)" } else { "DownloadCallback(none)" })
+    }
 }
 
 impl EmbedderOptions {
@@ -55,6 +67,7 @@ impl EmbedderOptions {
             max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
             threads: None,
             truncate_dim: None,
+            download_progress: DownloadCallback::default(),
         }
     }
 
@@ -95,6 +108,11 @@ impl EmbedderOptions {
 
     pub fn with_max_batch_tokens(mut self, max_batch_tokens: usize) -> Self {
         self.max_batch_tokens = max_batch_tokens;
+        self
+    }
+
+    pub fn with_download_progress(mut self, callback: Option<Arc<dyn Fn(u64, Option<u64>, &str) + Send + Sync>>) -> Self {
+        self.download_progress = DownloadCallback(callback);
         self
     }
 
@@ -189,7 +207,12 @@ impl Embedder {
         if threads == 0 {
             return Err(Error::InvalidOption { option: "threads", reason: "must be at least 1".into() });
         }
-        let model_dir = crate::hub::model_folder(&options.model_dir, &options.hub, options.dtype, options.model_file.as_deref())?;
+        let mut report = |done: u64, total: Option<u64>, file: &str| {
+            if let Some(f) = &options.download_progress.0 {
+                f(done, total, file);
+            }
+        };
+        let model_dir = crate::hub::model_folder(&options.model_dir, &options.hub, options.dtype, options.model_file.as_deref(), &mut report)?;
         let files = ModelFiles::locate(&model_dir, options.dtype, options.model_file.as_deref())?;
         let mut config = ModelConfig::load(&files.dir)?;
 
