@@ -138,7 +138,7 @@ async fn run_queue(
                     Some(r) => queue.push_back(r),
                     None => open = false,
                 },
-                _ = tokio::time::sleep_until(deadline) => break,
+                _ = wait_until(deadline) => {}
             }
         }
 
@@ -168,6 +168,15 @@ async fn run_queue(
         if !open && queue.is_empty() {
             return;
         }
+    }
+}
+
+/// Waits until `deadline`, or a little before it. tokio's timers tick in milliseconds and round
+/// up, so a 2 ms wait could last 3: sleep to a millisecond before, then yield until the deadline.
+async fn wait_until(deadline: Instant) {
+    match deadline.checked_sub(Duration::from_millis(1)) {
+        Some(coarse) if coarse > Instant::now() => tokio::time::sleep_until(coarse).await,
+        _ => tokio::task::yield_now().await,
     }
 }
 
