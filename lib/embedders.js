@@ -149,8 +149,13 @@ const KIND_NUMBERS = { plain: 0, query: 1, document: 2 }
 /** Where a cache copies a hit; large enough for any embedding. */
 const scratch = new Float32Array(65536)
 
+/** Packed arrays of doubles by length: copying one and overwriting it beats filling a new Array. */
+const templates = new Map()
+
 function toArray(values, n) {
-  const out = new Array(n)
+  let template = templates.get(n)
+  if (!template) templates.set(n, (template = Array.from({ length: n }, () => 0.5)))
+  const out = template.slice()
   for (let i = 0; i < n; i++) out[i] = values[i]
   return out
 }
