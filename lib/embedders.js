@@ -199,6 +199,16 @@ class NativeEmbedder {
     return false
   }
 
+  /** Whether the service holds vectors that can be looked up synchronously (a cache does). */
+  get _caches() {
+    return false
+  }
+
+  /** The vectors of `texts` if all are in a cache's memory, else `null`; nothing to convert otherwise. */
+  _cachedAll(texts, kind) {
+    return this._caches ? services.get(this).cachedNow(texts, kind) : null
+  }
+
   async _embedTexts(texts, kind, call) {
     const service = services.get(this)
     const { output, signal, onProgress } = call
@@ -225,7 +235,7 @@ class NativeEmbedder {
       }
       const report = onProgress && ((done, total) => onProgress({ done, total }))
       try {
-        const flat = service.cachedNow(texts, kind) ?? (await nativeCall(service.embed(texts, kind, call.truncateDim, report, abort)))
+        const flat = this._cachedAll(texts, kind) ?? (await nativeCall(service.embed(texts, kind, call.truncateDim, report, abort)))
         return splitRows(flat, texts.length, output)
       } catch (err) {
         throw err?.code === 'ERR_ABORTED' ? abortError(signal) : err
@@ -237,7 +247,7 @@ class NativeEmbedder {
     const out = []
     for (let i = 0; i < texts.length; i += WRAPPER_CHUNK) {
       const part = texts.slice(i, i + WRAPPER_CHUNK)
-      const flat = service.cachedNow(part, kind) ?? (await nativeCall(service.embed(part, kind)))
+      const flat = this._cachedAll(part, kind) ?? (await nativeCall(service.embed(part, kind)))
       for (const row of splitRows(flat, part.length, output)) out.push(row)
       onProgress?.({ done: out.length, total: texts.length })
       if (signal?.aborted && out.length < texts.length) throw abortError(signal)
@@ -247,6 +257,7 @@ class NativeEmbedder {
 
   /** A cache hit for one text, without a native promise; `undefined` on a miss. */
   _cachedOne(text, kind, output) {
+    if (!this._caches) return undefined
     const n = services.get(this).cachedOne(text, KIND_NUMBERS[kind], scratch)
     if (n > 0) return output === 'array' ? toArray(scratch, n) : scratch.slice(0, n)
   }
@@ -255,8 +266,8 @@ class NativeEmbedder {
   embed(input, options) {
     // not `async`: a cache hit on one string resolves without awaiting anything
     if (typeof input === 'string' && options === undefined) {
-      const n = services.get(this).cachedOne(input, 0, scratch)
-      if (n > 0) return Promise.resolve(toArray(scratch, n))
+      const hit = this._cachedOne(input, 'plain', 'array')
+      if (hit) return Promise.resolve(hit)
     }
     try {
       const call = callOptions(options, { truncate: this._truncates })
@@ -367,6 +378,10 @@ class CachedEmbedder extends NativeEmbedder {
     super(service)
     this.#base = base
     for (const warning of service.warnings) process.emitWarning(warning, { code: 'EMBEDDER_CACHE_FILE' })
+  }
+
+  get _caches() {
+    return true
   }
 
   get dimension() {
