@@ -204,8 +204,14 @@ impl NativeService {
 impl NativeService {
     /// A model from a local folder or the hub; it loads on first use. `on_download(done, total,
     /// file)` reports a hub download (`total` is -1 when the server does not say).
-    #[napi(factory, ts_args_type = "options: NativeEmbedderOptions, onDownload?: ((done: number, total: number, file: string) => void) | undefined | null")]
-    pub fn model(options: NativeEmbedderOptions, on_download: Option<Function<FnArgs<(f64, f64, String)>, Unknown<'static>>>) -> napi::Result<Self> {
+    #[napi(
+        factory,
+        ts_args_type = "options: NativeEmbedderOptions, onDownload?: ((done: number, total: number, file: string) => void) | undefined | null"
+    )]
+    pub fn model(
+        options: NativeEmbedderOptions,
+        on_download: Option<Function<FnArgs<(f64, f64, String)>, Unknown<'static>>>,
+    ) -> napi::Result<Self> {
         let on_download: Option<DownloadFn> = match on_download {
             Some(f) => Some(f.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?),
             None => None,
@@ -291,7 +297,10 @@ impl NativeService {
     /// `texts.length × dimension` values.
     /// For a model: `truncate_dim` truncates this call's vectors (Matryoshka), `on_progress(done,
     /// total)` runs after each inference batch, and `abort` stops the call before the next one.
-    #[napi(ts_return_type = "Promise<Float32Array>", ts_args_type = "texts: string[], kind: string, truncateDim?: number | undefined | null, onProgress?: ((done: number, total: number) => void) | undefined | null, abort?: NativeAbort | undefined | null")]
+    #[napi(
+        ts_return_type = "Promise<Float32Array>",
+        ts_args_type = "texts: string[], kind: string, truncateDim?: number | undefined | null, onProgress?: ((done: number, total: number) => void) | undefined | null, abort?: NativeAbort | undefined | null"
+    )]
     pub fn embed<'env>(
         &self,
         env: &'env Env,
@@ -315,11 +324,20 @@ impl NativeService {
                 None => None,
             };
             let progress = Progress::new(report, abort.map(|a| a.flag.clone()));
+            // a batcher counts the request now, on the JavaScript thread, so that calls are admitted
+            // (or refused past maxQueue) in the order they were made
+            let batcher = self.batcher.clone().map(|b| b.admit(texts.len()).map(|()| b));
             env.spawn_future(guard_future(async move {
                 // a bare model fills one buffer directly; stacks assemble rows
-                let flat = match model {
-                    Some(model) => model.embed_flat(texts, kind, truncate_dim.map(|n| n as usize), progress).await,
-                    None => service.embed_batch(texts, kind).await.map(|rows| rows.concat()),
+                let flat = match (model, batcher) {
+                    (Some(model), _) => model.embed_flat(texts, kind, truncate_dim.map(|n| n as usize), progress).await,
+                    (None, Some(Ok(batcher))) => batcher
+                        .embed_admitted(texts, kind)
+                        .await
+                        .and_then(|rows| rows.into_iter().collect::<Result<Vec<_>>>())
+                        .map(|rows| rows.concat()),
+                    (None, Some(Err(refused))) => Err(refused),
+                    (None, None) => service.embed_batch(texts, kind).await.map(|rows| rows.concat()),
                 };
                 Ok(Float32Array::new(flat.map_err(to_js)?))
             }))

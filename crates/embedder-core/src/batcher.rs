@@ -83,16 +83,29 @@ impl BatchOptimizedEmbedder {
     /// Queues every text (all or none: past `max_queue` the call is refused at once) and waits for
     /// each text's vector or error.
     pub async fn embed_each(&self, texts: Vec<String>, kind: TextKind) -> Result<Vec<Result<Vec<f32>>>> {
-        let n = texts.len();
+        self.admit(texts.len())?;
+        self.embed_admitted(texts, kind).await
+    }
+
+    /// Counts `n` requests as queued, or refuses them with `ERR_QUEUE_FULL`. Callers that must be
+    /// admitted in the order they call (JavaScript's) admit synchronously, then embed.
+    pub fn admit(&self, n: usize) -> Result<()> {
         // a call larger than max_queue on its own is admitted when nothing is queued; otherwise
         // it could never run
         let admitted = self
             .pending
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| (p + n <= self.options.max_queue || p == 0).then_some(p + n))
             .is_ok();
-        if !admitted {
-            return Err(Error::QueueFull { max_queue: self.options.max_queue });
+        if admitted {
+            Ok(())
+        } else {
+            Err(Error::QueueFull { max_queue: self.options.max_queue })
         }
+    }
+
+    /// [`BatchOptimizedEmbedder::embed_each`] for texts already counted by [`BatchOptimizedEmbedder::admit`].
+    pub async fn embed_admitted(&self, texts: Vec<String>, kind: TextKind) -> Result<Vec<Result<Vec<f32>>>> {
+        let n = texts.len();
         let sender = self.sender();
         let now = Instant::now();
         let mut replies = Vec::with_capacity(n);
