@@ -176,6 +176,37 @@ test('cache hits are answered from memory with the vectors first computed', asyn
   assert.deepEqual(cache.stats().hits, 2)
 })
 
+test('a hit is found whatever the text: long, multi-byte at the 1 KB boundary, lone surrogates, NUL', async () => {
+  const base = new CountingEmbedder()
+  const cache = new CachedEmbedder(base)
+  // hits up to about 1 KB of UTF-8 are read into a fixed buffer, longer ones otherwise
+  const texts = [
+    'x'.repeat(1015),
+    'x'.repeat(1016),
+    'x'.repeat(1017) + 'é',
+    'x'.repeat(1018) + '€',
+    'x'.repeat(1016) + '😀',
+    'é'.repeat(600),
+    'y'.repeat(20000),
+    'lone \uD800 surrogate',
+    'nul \0 inside',
+    '',
+  ]
+  const first = []
+  for (const t of texts) first.push(await cache.embed(t))
+  assert.equal(base.textsSeen.length, texts.length)
+  for (const [i, t] of texts.entries()) {
+    assert.deepEqual(await cache.embed(t), first[i], `text ${i}`)
+    assert.deepEqual(await cache.embed([t]), [first[i]], `text ${i} in an array`)
+  }
+  assert.equal(base.textsSeen.length, texts.length, 'every second call was a hit')
+  assert.equal(cache.stats().hits, 2 * texts.length)
+  // a text one character longer or shorter is another key
+  await cache.embed('x'.repeat(1014))
+  await cache.embed('x'.repeat(1018) + '€x')
+  assert.equal(base.textsSeen.length, texts.length + 2)
+})
+
 test("wrappers take LangChain's Embeddings shape (embedDocuments and embedQuery, no embed)", async () => {
   const { QuantizedEmbedder } = require('..')
   const langchainLike = {

@@ -146,7 +146,7 @@ function serviceOf(base, namespace) {
 
 const KIND_NUMBERS = { plain: 0, query: 1, document: 2 }
 
-/** Where a cache copies a hit; large enough for any embedding. */
+/** Where a cache copies a hit; large enough for any embedding. Never detached: caches keep it. */
 const scratch = new Float32Array(65536)
 
 /** Packed arrays of doubles by length: copying one and overwriting it beats filling a new Array. */
@@ -190,8 +190,12 @@ const WRAPPER_CHUNK = 32
 
 /** What Embedder, CachedEmbedder and BatchOptimizedEmbedder share: the embedding methods. */
 class NativeEmbedder {
+  /** For a cache, `hit(text, kind) → length` copying a vector held in memory into `scratch`. */
+  #hit
+
   constructor(service) {
     services.set(this, service)
+    this.#hit = service.hitFunction(scratch)
   }
 
   /** Whether calls take `truncateDim` (a model does; wrappers do not). */
@@ -199,14 +203,9 @@ class NativeEmbedder {
     return false
   }
 
-  /** Whether the service holds vectors that can be looked up synchronously (a cache does). */
-  get _caches() {
-    return false
-  }
-
   /** The vectors of `texts` if all are in a cache's memory, else `null`; nothing to convert otherwise. */
   _cachedAll(texts, kind) {
-    return this._caches ? services.get(this).cachedNow(texts, kind) : null
+    return this.#hit ? services.get(this).cachedNow(texts, kind) : null
   }
 
   async _embedTexts(texts, kind, call) {
@@ -257,17 +256,17 @@ class NativeEmbedder {
 
   /** A cache hit for one text, without a native promise; `undefined` on a miss. */
   _cachedOne(text, kind, output) {
-    if (!this._caches) return undefined
-    const n = services.get(this).cachedOne(text, KIND_NUMBERS[kind], scratch)
+    if (!this.#hit) return undefined
+    const n = this.#hit(text, KIND_NUMBERS[kind])
     if (n > 0) return output === 'array' ? toArray(scratch, n) : scratch.slice(0, n)
   }
 
   /** One vector for a string; one vector per text for an array of strings. */
   embed(input, options) {
     // not `async`: a cache hit on one string resolves without awaiting anything
-    if (typeof input === 'string' && options === undefined) {
-      const hit = this._cachedOne(input, 'plain', 'array')
-      if (hit) return Promise.resolve(hit)
+    if (typeof input === 'string' && options === undefined && this.#hit) {
+      const n = this.#hit(input, 0)
+      if (n > 0) return Promise.resolve(toArray(scratch, n))
     }
     try {
       const call = callOptions(options, { truncate: this._truncates })
@@ -378,10 +377,6 @@ class CachedEmbedder extends NativeEmbedder {
     super(service)
     this.#base = base
     for (const warning of service.warnings) process.emitWarning(warning, { code: 'EMBEDDER_CACHE_FILE' })
-  }
-
-  get _caches() {
-    return true
   }
 
   get dimension() {

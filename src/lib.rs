@@ -3,6 +3,7 @@
 #![deny(clippy::all)]
 
 mod error;
+mod hit;
 pub mod lexical;
 mod options;
 pub mod quantize;

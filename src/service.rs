@@ -11,7 +11,7 @@ use embedder_core::batcher::{BatchOptimizedEmbedder, BatchOptions};
 use embedder_core::cache::{CacheOptions, CachedEmbedder};
 use embedder_core::service::{BoxFuture, EmbedService, ModelService, TextKind};
 use embedder_core::{EmbedderOptions, Error, ModelInfo, Progress, Result};
-use napi::bindgen_prelude::{Float32Array, Float32ArraySlice, FnArgs, Function, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{Float32Array, Float32ArraySlice, FnArgs, Function, JsValue, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
 use napi_derive::napi;
@@ -356,24 +356,18 @@ impl NativeService {
         })
     }
 
-    /// For a cache: copies one text's vector into `out` if it is in memory and returns its length;
-    /// 0 on a miss. The fast path of a cache hit: no allocation, no promise.
-    #[napi]
-    /// `kind`: 0 plain, 1 query, 2 document (a number, to spare a string conversion per hit).
-    pub fn cached_one(&self, text: String, kind: u32, mut out: Float32ArraySlice) -> napi::Result<u32> {
-        guard(|| {
-            let Some(cache) = &self.cache else {
-                return Ok(0);
-            };
-            let kind = match kind {
-                0 => TextKind::Plain,
-                1 => TextKind::Query,
-                2 => TextKind::Document,
-                other => return Err(to_js(Error::InvalidOption { option: "kind", reason: format!("unknown text kind {other}") })),
-            };
-            // SAFETY: `out` is a JavaScript typed array only read after this synchronous call returns.
-            let out = unsafe { out.as_mut() };
-            Ok(cache.copy_from_memory(&text, kind, out).map_or(0, |n| n as u32))
+    /// For a cache: a function `hit(text, kind) → length` that copies the vector of `text` into
+    /// `out` if it is in memory (kind 0 plain, 1 query, 2 document) and returns its length, 0 on a
+    /// miss; `null` for other services. The fast path of a cache hit: no allocation, no promise.
+    #[napi(ts_return_type = "((text: string, kind: number) => number) | null")]
+    pub fn hit_function<'env>(
+        &self,
+        env: &'env Env,
+        #[napi(ts_arg_type = "Float32Array")] out: Unknown<'env>,
+    ) -> napi::Result<Option<Unknown<'env>>> {
+        guard(|| match &self.cache {
+            Some(cache) => crate::hit::hit_function(env.raw(), cache.clone(), out.raw()).map(Some),
+            None => Ok(None),
         })
     }
 

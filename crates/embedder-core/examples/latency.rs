@@ -19,7 +19,9 @@ fn main() {
         .map(|line| serde_json::from_str::<serde_json::Value>(&line.unwrap()).unwrap()["text"].as_str().unwrap().to_string())
         .collect();
     let threads = std::env::var("THREADS").ok().and_then(|s| s.parse().ok());
-    let embedder = Embedder::load(&EmbedderOptions::new(shared.join("models/all-MiniLM-L6-v2"), library).with_dtype(dtype).with_threads(threads)).expect("model loads");
+    let embedder =
+        Embedder::load(&EmbedderOptions::new(shared.join("models/all-MiniLM-L6-v2"), library).with_dtype(dtype).with_threads(threads))
+            .expect("model loads");
     for q in &queries[..10] {
         embedder.embed(&[q], "").unwrap();
     }

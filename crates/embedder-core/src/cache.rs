@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use lru::LruCache;
 use sha2::{Digest, Sha256};
@@ -23,11 +23,26 @@ pub fn entry_bytes(dimension: usize) -> usize {
 
 /// sha256 over the fingerprint and the text, length-prefixed so no two pairs collide by concatenation.
 pub fn cache_key(fingerprint: &str, text: &str) -> Key {
-    let mut h = Sha256::new();
-    h.update((fingerprint.len() as u64).to_le_bytes());
-    h.update(fingerprint.as_bytes());
-    h.update(text.as_bytes());
-    h.finalize().into()
+    KeyPrefix::new(fingerprint).key(text)
+}
+
+/// The hash state after a fingerprint: a key per text then costs only the text's own blocks.
+#[derive(Clone)]
+pub struct KeyPrefix(Sha256);
+
+impl KeyPrefix {
+    pub fn new(fingerprint: &str) -> Self {
+        let mut h = Sha256::new();
+        h.update((fingerprint.len() as u64).to_le_bytes());
+        h.update(fingerprint.as_bytes());
+        KeyPrefix(h)
+    }
+
+    pub fn key(&self, text: &str) -> Key {
+        let mut h = self.0.clone();
+        h.update(text.as_bytes());
+        h.finalize().into()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -132,7 +147,8 @@ struct State {
 pub struct CachedEmbedder {
     base: Arc<dyn EmbedService>,
     state: Mutex<State>,
-    fingerprints: Mutex<HashMap<TextKind, String>>,
+    /// Key prefixes by text kind, once the base's fingerprint for that kind is known.
+    prefixes: [OnceLock<KeyPrefix>; 3],
     store: Option<Arc<VectorStore>>,
 }
 
@@ -151,7 +167,7 @@ impl CachedEmbedder {
                 stats: CacheStats::default(),
                 dimension: None,
             }),
-            fingerprints: Mutex::new(HashMap::new()),
+            prefixes: Default::default(),
             store,
         })
     }
@@ -177,11 +193,11 @@ impl CachedEmbedder {
     /// The vectors if every text is in the memory tier and the fingerprint is known, without
     /// waiting on anything; `None` otherwise (nothing is counted then).
     pub fn get_all_in_memory<S: AsRef<str>>(&self, texts: &[S], kind: TextKind) -> Option<Vec<Vector>> {
-        let fingerprint = self.fingerprints.lock().unwrap_or_else(|p| p.into_inner()).get(&kind)?.clone();
+        let prefix = self.known_prefix(kind)?;
         let mut state = self.state();
         let mut out = Vec::with_capacity(texts.len());
         for text in texts {
-            out.push(state.memory.get(&cache_key(&fingerprint, text.as_ref()))?);
+            out.push(state.memory.get(&prefix.key(text.as_ref()))?);
         }
         state.stats.hits += texts.len() as u64;
         Some(out)
@@ -190,21 +206,24 @@ impl CachedEmbedder {
     /// Copies one text's vector into `out` if it is in the memory tier (and the fingerprint is
     /// known); returns its length. `None` on a miss or when `out` is too small.
     pub fn copy_from_memory(&self, text: &str, kind: TextKind, out: &mut [f32]) -> Option<usize> {
-        let fingerprint = self.fingerprints.lock().unwrap_or_else(|p| p.into_inner()).get(&kind)?.clone();
+        let key = self.known_prefix(kind)?.key(text);
         let mut state = self.state();
-        let vector = state.memory.get(&cache_key(&fingerprint, text))?;
+        let vector = state.memory.get(&key)?;
         out.get_mut(..vector.len())?.copy_from_slice(&vector);
         state.stats.hits += 1;
         Some(vector.len())
     }
 
-    async fn fingerprint(&self, kind: TextKind) -> Result<String> {
-        if let Some(fp) = self.fingerprints.lock().unwrap_or_else(|p| p.into_inner()).get(&kind) {
-            return Ok(fp.clone());
+    fn known_prefix(&self, kind: TextKind) -> Option<&KeyPrefix> {
+        self.prefixes[kind as usize].get()
+    }
+
+    async fn prefix(&self, kind: TextKind) -> Result<&KeyPrefix> {
+        if let Some(prefix) = self.known_prefix(kind) {
+            return Ok(prefix);
         }
-        let fp = self.base.clone().fingerprint(kind).await?;
-        self.fingerprints.lock().unwrap_or_else(|p| p.into_inner()).insert(kind, fp.clone());
-        Ok(fp)
+        let fingerprint = self.base.clone().fingerprint(kind).await?;
+        Ok(self.prefixes[kind as usize].get_or_init(|| KeyPrefix::new(&fingerprint)))
     }
 
     /// Checks a base's vectors before they are cached: finite values, one dimension.
@@ -262,8 +281,8 @@ impl CachedEmbedder {
     }
 
     pub async fn embed_vectors(self: Arc<Self>, texts: Vec<String>, kind: TextKind) -> Result<Vec<Vector>> {
-        let fingerprint = CachedEmbedder::fingerprint(&self, kind).await?;
-        let keys: Vec<Key> = texts.iter().map(|t| cache_key(&fingerprint, t)).collect();
+        let prefix = self.prefix(kind).await?;
+        let keys: Vec<Key> = texts.iter().map(|t| prefix.key(t)).collect();
         let n = texts.len();
         let mut results: Vec<Option<Vector>> = vec![None; n];
         let mut waiting: Vec<(usize, oneshot::Receiver<Result<Vector>>)> = Vec::new();
@@ -371,7 +390,7 @@ impl EmbedService for CachedEmbedder {
     }
 
     fn fingerprint(self: Arc<Self>, kind: TextKind) -> BoxFuture<Result<String>> {
-        Box::pin(async move { CachedEmbedder::fingerprint(&self, kind).await })
+        self.base.clone().fingerprint(kind)
     }
 }
 
