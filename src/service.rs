@@ -440,17 +440,6 @@ impl NativeService {
 /// arenas: without a trim, RSS stayed 22% above its starting point after 200 MiniLM models were
 /// created and disposed (`npm run soak`), flat rather than growing.
 fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> std::os::raw::c_int;
-        }
-        // off the JavaScript thread: a trim walks every arena
-        let _ = std::thread::Builder::new().name("embedder-trim".into()).spawn(|| {
-            // SAFETY: malloc_trim only returns free pages to the kernel, and is thread-safe.
-            unsafe {
-                malloc_trim(0);
-            }
-        });
-    }
+    // off the JavaScript thread: a trim walks every arena
+    let _ = std::thread::Builder::new().name("embedder-trim".into()).spawn(embedder_core::memory::release_freed_memory);
 }

@@ -44,5 +44,10 @@ fn main() {
     let secs = start.elapsed().as_secs_f64();
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let peak = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?").split_whitespace().nth(1).unwrap_or("?").to_string();
-    println!("{} docs in calls of {call_size}: {:.1} docs/s, peak RSS {} MB", texts.len(), texts.len() as f64 / secs, peak.parse::<f64>().map_or(0.0, |kb| kb / 1024.0));
+    println!(
+        "{} docs in calls of {call_size}: {:.1} docs/s, peak RSS {} MB",
+        texts.len(),
+        texts.len() as f64 / secs,
+        peak.parse::<f64>().map_or(0.0, |kb| kb / 1024.0)
+    );
 }

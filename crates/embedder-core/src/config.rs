@@ -185,7 +185,12 @@ impl ModelConfig {
                 .get("type")
                 .and_then(Value::as_str)
                 .ok_or_else(|| Error::invalid(&path, format!("module {i} has no string `type`")))?;
-            let module_dir = dir.join(entry.get("path").and_then(Value::as_str).unwrap_or(""));
+            let module_path = entry.get("path").and_then(Value::as_str).unwrap_or("");
+            // a module's files are in the model's folder: no absolute path, no `..`
+            if !Path::new(module_path).components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)) {
+                return Err(Error::invalid(&path, format!("module {i} has path {module_path:?}, which leaves the model folder")));
+            }
+            let module_dir = dir.join(module_path);
             // Class paths moved between sentence-transformers versions
             // (`sentence_transformers.models.Dense`, `sentence_transformers.base.modules.dense.Dense`):
             // the class name is what identifies the module.
@@ -285,6 +290,19 @@ mod tests {
         let err = ModelConfig::load(d.path()).unwrap_err();
         assert_eq!(err.code(), "ERR_MODEL_INVALID");
         assert!(err.to_string().contains("sentence_transformers.models.LSTM"), "{err}");
+    }
+
+    #[test]
+    fn module_paths_stay_in_the_model_folder() {
+        for bad in ["../elsewhere", "/etc", "1_Pooling/../../x"] {
+            let modules = format!(
+                r#"[{{"path":"","type":"sentence_transformers.models.Transformer"}},{{"path":{bad:?},"type":"sentence_transformers.models.Pooling"}}]"#
+            );
+            let d = folder(&[("modules.json", &modules)]);
+            let err = ModelConfig::load(d.path()).unwrap_err();
+            assert_eq!(err.code(), "ERR_MODEL_INVALID");
+            assert!(err.to_string().contains("modules.json") && err.to_string().contains("leaves the model folder"), "{err}");
+        }
     }
 
     #[test]

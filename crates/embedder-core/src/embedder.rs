@@ -212,7 +212,8 @@ impl Embedder {
                 f(done, total, file);
             }
         };
-        let model_dir = crate::hub::model_folder(&options.model_dir, &options.hub, options.dtype, options.model_file.as_deref(), &mut report)?;
+        let model_dir =
+            crate::hub::model_folder(&options.model_dir, &options.hub, options.dtype, options.model_file.as_deref(), &mut report)?;
         let files = ModelFiles::locate(&model_dir, options.dtype, options.model_file.as_deref())?;
         let mut config = ModelConfig::load(&files.dir)?;
 
@@ -264,7 +265,10 @@ impl Embedder {
         }
         if let Some(keep) = options.truncate_dim {
             if keep == 0 || keep > dimension {
-                return Err(Error::InvalidOption { option: "truncateDim", reason: format!("{keep} is not between 1 and the model's {dimension} dimensions") });
+                return Err(Error::InvalidOption {
+                    option: "truncateDim",
+                    reason: format!("{keep} is not between 1 and the model's {dimension} dimensions"),
+                });
             }
             if keep < dimension {
                 let renormalize = config.normalizes();

@@ -117,7 +117,13 @@ pub fn is_hub_id(s: &str) -> bool {
 
 /// The folder to load: `model` itself when it is a folder, else the snapshot of the hub id it
 /// names (fetched if needed), else `model` unchanged (the loader then reports it missing).
-pub fn model_folder(model: &Path, options: &HubOptions, dtype: Dtype, model_file: Option<&str>, progress: &mut DownloadProgress) -> Result<PathBuf> {
+pub fn model_folder(
+    model: &Path,
+    options: &HubOptions,
+    dtype: Dtype,
+    model_file: Option<&str>,
+    progress: &mut DownloadProgress,
+) -> Result<PathBuf> {
     if model.is_dir() {
         return Ok(model.to_path_buf());
     }

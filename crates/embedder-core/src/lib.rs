@@ -13,6 +13,7 @@ pub mod embedder;
 pub mod error;
 pub mod hub;
 pub mod lexical;
+pub mod memory;
 pub mod modules;
 pub mod pooling;
 pub mod quantize;

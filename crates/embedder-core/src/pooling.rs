@@ -105,7 +105,10 @@ impl PoolingConfig {
         };
         let dimension = match obj.get("word_embedding_dimension").or_else(|| obj.get("embedding_dimension")) {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().filter(|&d| d > 0).ok_or_else(|| format!("embedding dimension must be a positive integer, found {v}"))? as usize),
+            Some(v) => {
+                Some(v.as_u64().filter(|&d| d > 0).ok_or_else(|| format!("embedding dimension must be a positive integer, found {v}"))?
+                    as usize)
+            }
         };
         Ok(PoolingConfig { modes, include_prompt, dimension })
     }

@@ -112,6 +112,7 @@ impl ModelService {
             State::Disposed => Err(Error::Disposed),
             State::Unloaded(options) => {
                 let embedder = Arc::new(catch_panic(|| Embedder::load(options))?);
+                crate::memory::release_freed_memory();
                 *state = State::Loaded(embedder.clone());
                 Ok(embedder)
             }
@@ -151,7 +152,13 @@ impl ModelService {
 
     /// Embeds texts into one row-major buffer (`texts.len() × dimension`), optionally truncated
     /// to `truncate_dim` dimensions.
-    pub async fn embed_flat(self: Arc<Self>, texts: Vec<String>, kind: TextKind, truncate_dim: Option<usize>, progress: Progress) -> Result<Vec<f32>> {
+    pub async fn embed_flat(
+        self: Arc<Self>,
+        texts: Vec<String>,
+        kind: TextKind,
+        truncate_dim: Option<usize>,
+        progress: Progress,
+    ) -> Result<Vec<f32>> {
         self.run(move |e| {
             let prompt = kind.prompt_name().and_then(|name| e.prompt(name)).unwrap_or("");
             e.embed_truncated(&texts, prompt, truncate_dim, &progress)

@@ -52,7 +52,9 @@ impl TextTokenizer {
         if max_length < special.max(1) {
             return Err(Error::invalid(
                 &path,
-                format!("cannot truncate at {max_length} tokens (max_seq_length): the tokenizer adds {special} special tokens to every text"),
+                format!(
+                    "cannot truncate at {max_length} tokens (max_seq_length): the tokenizer adds {special} special tokens to every text"
+                ),
             ));
         }
         inner

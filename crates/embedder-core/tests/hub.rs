@@ -518,7 +518,10 @@ fn folders_win_over_hub_ids_and_other_values_stay_paths() {
     let opts = HubOptions::default().with_endpoint(Some("http://127.0.0.1:9".into())).with_offline(Some(true));
     let folder = model_dir("tiny-bert-cls");
     assert_eq!(hub::model_folder(&folder, &opts, Dtype::Fp32, None, &mut |_, _, _| {}).unwrap(), folder);
-    assert_eq!(hub::model_folder(Path::new("/no/such/model"), &opts, Dtype::Fp32, None, &mut |_, _, _| {}).unwrap(), Path::new("/no/such/model"));
+    assert_eq!(
+        hub::model_folder(Path::new("/no/such/model"), &opts, Dtype::Fp32, None, &mut |_, _, _| {}).unwrap(),
+        Path::new("/no/such/model")
+    );
     let err = Embedder::load(&EmbedderOptions::new("/no/such/model", runtime_library())).err().unwrap();
     assert_eq!(err.code(), "ERR_MODEL_NOT_FOUND");
 }
