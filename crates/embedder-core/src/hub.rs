@@ -128,8 +128,25 @@ pub fn model_folder(
         return Ok(model.to_path_buf());
     }
     match model.to_str() {
-        Some(id) if is_hub_id(id) => resolve(id, options, dtype, model_file, progress),
+        Some(id) if is_hub_id(id) => resolve(id, options, dtype, model_file, progress).map_err(|e| no_folder_either(e, model)),
         _ => Ok(model.to_path_buf()),
+    }
+}
+
+/// `owner/name` may have been meant as a folder: a failed hub lookup says that none exists here.
+fn no_folder_either(err: Error, model: &Path) -> Error {
+    let folder = std::path::absolute(model).unwrap_or_else(|_| model.to_path_buf());
+    let also = || format!("and there is no folder {}", folder.display());
+    match err {
+        Error::ModelNotFound { what, mut looked_at } => {
+            looked_at.push(folder);
+            Error::ModelNotFound { what, looked_at }
+        }
+        Error::Network { url, reason } => Error::Network { url, reason: format!("{reason}; {}", also()) },
+        Error::Offline { repo, revision, cache, missing } => {
+            Error::Offline { repo, revision, cache, missing: format!("{missing}; {}", also()) }
+        }
+        other => other,
     }
 }
 

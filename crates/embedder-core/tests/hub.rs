@@ -524,4 +524,14 @@ fn folders_win_over_hub_ids_and_other_values_stay_paths() {
     );
     let err = Embedder::load(&EmbedderOptions::new("/no/such/model", runtime_library())).err().unwrap();
     assert_eq!(err.code(), "ERR_MODEL_NOT_FOUND");
+    // `owner/name` that is no folder goes to the hub; when that fails, the error says there is no
+    // such folder either
+    let cwd = std::env::current_dir().unwrap();
+    let err = hub::model_folder(Path::new("models/x"), &opts, Dtype::Fp32, None, &mut |_, _, _| {}).unwrap_err();
+    assert_eq!(err.code(), "ERR_OFFLINE");
+    assert!(err.to_string().contains(&format!("no folder {}", cwd.join("models/x").display())), "{err}");
+    let refused = opts.clone().with_offline(Some(false));
+    let err = hub::model_folder(Path::new("models/x"), &refused, Dtype::Fp32, None, &mut |_, _, _| {}).unwrap_err();
+    assert_eq!(err.code(), "ERR_NETWORK");
+    assert!(err.to_string().contains(&format!("no folder {}", cwd.join("models/x").display())), "{err}");
 }
