@@ -288,7 +288,7 @@ async function main() {
     'nDCG@10: linear gains (rel, as trec_eval / pytrec_eval / BEIR); the next column uses exponential gains (2^rel − 1).',
     '`docs/s (number[])`: the same corpus through `embedBatch` without `output: \'float32\'`. ' +
       'Cold start: from the child process start to the first embedding returned, imports and model loading included. ' +
-      'Peak RSS: VmHWM of the child at the end of its work.',
+      'Peak RSS: VmHWM of the child after the corpus and the queries; the `number[]` pass, which only the engine makes, runs after it.',
   )
   if (opts.systems.includes('ort')) {
     out.push(
