@@ -264,9 +264,9 @@ class NativeEmbedder {
   /** One vector for a string; one vector per text for an array of strings. */
   embed(input, options) {
     // not `async`: a cache hit on one string resolves without awaiting anything
-    if (typeof input === 'string' && options === undefined && this.#hit) {
-      const n = this.#hit(input, 0)
-      if (n > 0) return Promise.resolve(toArray(scratch, n))
+    if (typeof input === 'string' && options === undefined) {
+      const hit = this._cachedOne(input, 'plain', 'array')
+      if (hit) return Promise.resolve(hit)
     }
     try {
       const call = callOptions(options, { truncate: this._truncates })

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use embedder_core::cache::CachedEmbedder;
 use embedder_core::service::TextKind;
-use napi::bindgen_prelude::Unknown;
+use napi::bindgen_prelude::{FromNapiValue, Unknown};
 use napi::sys;
 
 /// Texts up to this many UTF-8 bytes are read without a heap allocation.
@@ -85,7 +85,7 @@ unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> 
         } else if written + 4 < STACK_TEXT - 1 {
             Some(Cow::Borrowed(std::str::from_utf8_unchecked(&stack[..written])))
         } else {
-            read_string(env, argv[0]).map(Cow::Owned)
+            String::from_napi_value(env, argv[0]).ok().map(Cow::Owned)
         };
         let kind = match kind {
             0 => Some(TextKind::Plain),
@@ -102,19 +102,4 @@ unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> 
     let mut result = ptr::null_mut();
     sys::napi_create_uint32(env, length, &mut result);
     result
-}
-
-/// A whole string, however long: its length first, then its bytes.
-unsafe fn read_string(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
-    let mut len = 0usize;
-    if sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) != sys::Status::napi_ok {
-        return None;
-    }
-    let mut bytes = vec![0u8; len + 1];
-    let mut written = 0usize;
-    if sys::napi_get_value_string_utf8(env, value, bytes.as_mut_ptr().cast(), len + 1, &mut written) != sys::Status::napi_ok {
-        return None;
-    }
-    bytes.truncate(written);
-    String::from_utf8(bytes).ok()
 }

@@ -21,12 +21,9 @@ pub fn entry_bytes(dimension: usize) -> usize {
     dimension * 4 + 32
 }
 
-/// sha256 over the fingerprint and the text, length-prefixed so no two pairs collide by concatenation.
-pub fn cache_key(fingerprint: &str, text: &str) -> Key {
-    KeyPrefix::new(fingerprint).key(text)
-}
-
-/// The hash state after a fingerprint: a key per text then costs only the text's own blocks.
+/// Keys are sha256 over the fingerprint and the text, length-prefixed so no two pairs collide by
+/// concatenation. This is the hash state after a fingerprint: a key per text then costs only the
+/// text's own blocks.
 #[derive(Clone)]
 pub struct KeyPrefix(Sha256);
 
@@ -434,6 +431,7 @@ mod tests {
 
     #[test]
     fn keys_depend_on_fingerprint_and_text_only() {
+        let cache_key = |fingerprint: &str, text: &str| KeyPrefix::new(fingerprint).key(text);
         assert_eq!(cache_key("fp", "text"), cache_key("fp", "text"));
         assert_ne!(cache_key("fp", "text"), cache_key("fp2", "text"));
         assert_ne!(cache_key("fp", "text"), cache_key("fp", "text2"));
