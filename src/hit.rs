@@ -75,17 +75,10 @@ unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> 
         let hit = &*data.cast::<Hit>();
         let mut kind = 0u32;
         let mut stack = [0u8; STACK_TEXT];
-        let mut written = 0usize;
-        // V8 never writes part of a character: a text that left 4 bytes free is complete.
-        let text: Option<Cow<str>> = if sys::napi_get_value_uint32(env, argv[1], &mut kind) != sys::Status::napi_ok {
-            None
-        } else if sys::napi_get_value_string_utf8(env, argv[0], stack.as_mut_ptr().cast(), STACK_TEXT, &mut written) != sys::Status::napi_ok
-        {
-            None
-        } else if written + 4 < STACK_TEXT - 1 {
-            Some(Cow::Borrowed(std::str::from_utf8_unchecked(&stack[..written])))
+        let text = if sys::napi_get_value_uint32(env, argv[1], &mut kind) == sys::Status::napi_ok {
+            read_text(env, argv[0], &mut stack)
         } else {
-            String::from_napi_value(env, argv[0]).ok().map(Cow::Owned)
+            None
         };
         let kind = match kind {
             0 => Some(TextKind::Plain),
@@ -102,4 +95,19 @@ unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> 
     let mut result = ptr::null_mut();
     sys::napi_create_uint32(env, length, &mut result);
     result
+}
+
+/// The text of a JavaScript string: through a stack buffer when it fits, else through napi-rs's
+/// conversion; `None` for other values.
+unsafe fn read_text<'a>(env: sys::napi_env, value: sys::napi_value, stack: &'a mut [u8; STACK_TEXT]) -> Option<Cow<'a, str>> {
+    let mut written = 0usize;
+    if sys::napi_get_value_string_utf8(env, value, stack.as_mut_ptr().cast(), STACK_TEXT, &mut written) != sys::Status::napi_ok {
+        return None;
+    }
+    // V8 never writes part of a character: a text that left 4 bytes free is complete.
+    if written + 4 < STACK_TEXT - 1 {
+        Some(Cow::Borrowed(std::str::from_utf8_unchecked(&stack[..written])))
+    } else {
+        String::from_napi_value(env, value).ok().map(Cow::Owned)
+    }
 }

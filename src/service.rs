@@ -159,6 +159,8 @@ impl EmbedService for JsService {
     }
 }
 
+/// What JavaScript passes to report a download: `(done, total, file)`.
+type JsDownloadFn = Function<'static, FnArgs<(f64, f64, String)>, Unknown<'static>>;
 type DownloadFn = ThreadsafeFunction<FnArgs<(f64, f64, String)>, Unknown<'static>, FnArgs<(f64, f64, String)>, napi::Status, false, true>;
 
 type ProgressFn = ThreadsafeFunction<FnArgs<(u32, u32)>, Unknown<'static>, FnArgs<(u32, u32)>, napi::Status, false, true>;
@@ -208,10 +210,7 @@ impl NativeService {
         factory,
         ts_args_type = "options: NativeEmbedderOptions, onDownload?: ((done: number, total: number, file: string) => void) | undefined | null"
     )]
-    pub fn model(
-        options: NativeEmbedderOptions,
-        on_download: Option<Function<FnArgs<(f64, f64, String)>, Unknown<'static>>>,
-    ) -> napi::Result<Self> {
+    pub fn model(options: NativeEmbedderOptions, on_download: Option<JsDownloadFn>) -> napi::Result<Self> {
         let on_download: Option<DownloadFn> = match on_download {
             Some(f) => Some(f.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?),
             None => None,

@@ -18,7 +18,8 @@ pub fn plan_batches(lengths: &[usize], max_rows: usize, max_tokens: Option<usize
     for i in order {
         let fits_rows = current.len() < max_rows;
         let fits_tokens = max_tokens.is_none_or(|budget| (current.len() + 1) * longest.max(lengths[i]) <= budget);
-        if !current.is_empty() && !(fits_rows && fits_tokens) {
+        let fits = fits_rows && fits_tokens;
+        if !fits && !current.is_empty() {
             batches.push(std::mem::take(&mut current));
         }
         if current.is_empty() {

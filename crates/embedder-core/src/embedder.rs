@@ -42,9 +42,12 @@ pub struct EmbedderOptions {
     pub download_progress: DownloadCallback,
 }
 
+/// `(bytes done, bytes in the file if known, file)`.
+pub type DownloadFn = Arc<dyn Fn(u64, Option<u64>, &str) + Send + Sync>;
+
 /// A download progress callback that options can carry (and print as present or absent).
 #[derive(Clone, Default)]
-pub struct DownloadCallback(pub Option<Arc<dyn Fn(u64, Option<u64>, &str) + Send + Sync>>);
+pub struct DownloadCallback(pub Option<DownloadFn>);
 
 impl std::fmt::Debug for DownloadCallback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,7 +114,7 @@ impl EmbedderOptions {
         self
     }
 
-    pub fn with_download_progress(mut self, callback: Option<Arc<dyn Fn(u64, Option<u64>, &str) + Send + Sync>>) -> Self {
+    pub fn with_download_progress(mut self, callback: Option<DownloadFn>) -> Self {
         self.download_progress = DownloadCallback(callback);
         self
     }

@@ -59,7 +59,7 @@ pub async fn embed_each(service: Arc<dyn EmbedService>, texts: Vec<String>, kind
 }
 
 enum State {
-    Unloaded(EmbedderOptions),
+    Unloaded(Box<EmbedderOptions>),
     Loaded(Arc<Embedder>),
     Disposed,
 }
@@ -79,7 +79,7 @@ pub struct ModelService {
 
 impl ModelService {
     pub fn new(options: EmbedderOptions) -> Self {
-        ModelService { state: Arc::new(Mutex::new(State::Unloaded(options))), jobs: Mutex::new(None) }
+        ModelService { state: Arc::new(Mutex::new(State::Unloaded(Box::new(options)))), jobs: Mutex::new(None) }
     }
 
     fn submit(&self, job: Job) -> Result<()> {
