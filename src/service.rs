@@ -395,7 +395,11 @@ impl NativeService {
         guard(|| {
             if let Some(model) = &self.model {
                 model.dispose();
-                release_freed_memory();
+                // glibc keeps freed pages in its arenas: without a trim, RSS stayed 22% above its
+                // start after 200 MiniLM models were created and disposed (`npm run soak`). The trim
+                // takes 2–8 ms; run here, before the next model can load: a trim racing a load left
+                // RSS anywhere between +0% and +20% of the start.
+                embedder_core::memory::release_freed_memory();
             }
             Ok(())
         })
@@ -433,12 +437,4 @@ impl NativeService {
     pub fn pending(&self) -> u32 {
         self.batcher.as_ref().map_or(0, |b| b.pending() as u32)
     }
-}
-
-/// Hands the memory a disposed model freed back to the system. glibc keeps freed pages in its
-/// arenas: without a trim, RSS stayed 22% above its starting point after 200 MiniLM models were
-/// created and disposed (`npm run soak`), flat rather than growing.
-fn release_freed_memory() {
-    // off the JavaScript thread: a trim walks every arena
-    let _ = std::thread::Builder::new().name("embedder-trim".into()).spawn(embedder_core::memory::release_freed_memory);
 }

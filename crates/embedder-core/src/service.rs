@@ -84,6 +84,10 @@ impl ModelService {
 
     fn submit(&self, job: Job) -> Result<()> {
         let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        // a disposed service starts no thread
+        if self.is_disposed() {
+            return Err(Error::Disposed);
+        }
         let sender = match &*jobs {
             Some(sender) => sender.clone(),
             None => {
@@ -91,7 +95,8 @@ impl ModelService {
                 std::thread::Builder::new()
                     .name("embedder-model".into())
                     .spawn(move || {
-                        // ends when the service, which holds the sender, is dropped
+                        // ends once the service is disposed or dropped (it holds the sender) and
+                        // the jobs already queued have run
                         while let Ok(job) = rx.recv() {
                             job();
                         }
@@ -134,6 +139,8 @@ impl ModelService {
     /// Frees the model; queued calls reject with [`Error::Disposed`], a running batch finishes.
     pub fn dispose(&self) {
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = State::Disposed;
+        // the model thread, its stack and its allocator arena go now, not when the service is dropped
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// Runs `work` on the model's thread, loading the model first if needed.
