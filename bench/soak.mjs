@@ -44,12 +44,14 @@ const WARMUP = 0.25
 const MB = 1024 * 1024
 const mb = (bytes) => (bytes / MB).toFixed(1)
 
+/** RSS once the process is idle: garbage collected, finalizers and background trims run. */
 async function rss() {
   if (global.gc) {
     global.gc()
     await sleep(50)
     global.gc()
   }
+  await sleep(50)
   return process.memoryUsage().rss
 }
 
@@ -190,7 +192,7 @@ async function createDisposeRun() {
     if ((i + 1) % 20 === 0) {
       const now = await rss()
       high = Math.max(high, now)
-      console.log(`  ${String(i + 1).padStart(4)} embedders  RSS ${mb(now)} MB`)
+      console.log(`  ${String(i + 1).padStart(4)} embedders  RSS ${mb(now)} MB (V8 heap ${mb(process.memoryUsage().heapTotal)} MB)`)
     }
   }
   await sleep(500)
