@@ -123,7 +123,7 @@ export declare class Embedder {
   /** `undefined` until the model has loaded. */
   readonly modelInfo: ModelInfo | undefined
 
-  /** Frees the model; later calls reject with `ERR_DISPOSED`. */
+  /** Frees the model and returns its memory to the system (a few ms); running calls finish, later ones reject with `ERR_DISPOSED`. */
   dispose(): void
 }
 
