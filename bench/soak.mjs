@@ -44,7 +44,7 @@ const WARMUP = 0.25
 const MB = 1024 * 1024
 const mb = (bytes) => (bytes / MB).toFixed(1)
 
-/** RSS once the process is idle: garbage collected, finalizers and background trims run. */
+/** RSS once the process is idle: garbage collected, and the finalizers that follow run. */
 async function rss() {
   if (global.gc) {
     global.gc()

@@ -395,11 +395,6 @@ impl NativeService {
         guard(|| {
             if let Some(model) = &self.model {
                 model.dispose();
-                // glibc keeps freed pages in its arenas: without a trim, RSS stayed 22% above its
-                // start after 200 MiniLM models were created and disposed (`npm run soak`). The trim
-                // takes 2–8 ms; run here, before the next model can load: a trim racing a load left
-                // RSS anywhere between +0% and +20% of the start.
-                embedder_core::memory::release_freed_memory();
             }
             Ok(())
         })
