@@ -1,54 +1,82 @@
 'use strict'
-// Loads the native addon (a local build first, then the per-platform package) and finds the
-// ONNX Runtime library that the addon loads at run time.
+// Loads the native addon and finds the ONNX Runtime library it loads at run time.
+//
+// Addon: NAPI_RS_NATIVE_LIBRARY_PATH (as napi-rs' generated loaders read it), else a local build in
+// this folder (contributors), else the platform package `@rag-native/embedder-<platform>`.
+// ONNX Runtime: ORT_DYLIB_PATH, else the platform package's copy, else onnxruntime-node's copy.
 
+const fs = require('node:fs')
 const path = require('node:path')
+const { EmbedderError } = require('./lib/common.js')
+const { PACKAGE_PREFIX, PLATFORMS, platformName, runtimeFile } = require('./lib/platform.js')
+const pkg = require('./package.json')
 
-function platformTriple() {
-  const { platform, arch } = process
-  if (platform === 'linux') {
-    const musl = !process.report?.getReport()?.header?.glibcVersionRuntime
-    return `linux-${arch}-${musl ? 'musl' : 'gnu'}`
-  }
-  if (platform === 'win32') return `win32-${arch}-msvc`
-  return `${platform}-${arch}`
+const PLATFORM = platformName()
+
+function firstLine(err) {
+  return String(err?.message ?? err).split('\n')[0]
 }
 
-function loadNative() {
-  const triple = platformTriple()
-  const candidates = [path.join(__dirname, `embedder.${triple}.node`), `@rag-native/embedder-${triple}`]
-  const failures = []
-  for (const candidate of candidates) {
+function loadNative(platform = PLATFORM) {
+  const override = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
+  if (override) {
     try {
-      return require(candidate)
+      return require(path.resolve(override))
     } catch (err) {
-      failures.push(`  ${candidate}: ${err.message.split('\n')[0]}`)
+      throw new EmbedderError(
+        'ERR_RUNTIME',
+        `cannot load the native addon named by NAPI_RS_NATIVE_LIBRARY_PATH (${override}): ${firstLine(err)}; unset it to use the prebuilt addon`,
+        { cause: err },
+      )
     }
   }
-  const err = new Error(
-    `cannot load the native embedder for ${triple}; run \`npm install\` in the package folder to build it. Tried:\n${failures.join('\n')}`,
-  )
-  err.code = 'ERR_RUNTIME'
-  throw err
-}
-
-const RUNTIME_FILES = {
-  linux: 'libonnxruntime.so.1',
-  darwin: 'libonnxruntime.1.dylib',
-  win32: 'onnxruntime.dll',
-}
-
-/** ORT_DYLIB_PATH, else the library shipped inside the onnxruntime-node package. */
-function runtimeLibrary() {
-  if (process.env.ORT_DYLIB_PATH) return process.env.ORT_DYLIB_PATH
-  const file = RUNTIME_FILES[process.platform] ?? RUNTIME_FILES.linux
-  let root
-  try {
-    root = path.dirname(require.resolve('onnxruntime-node/package.json'))
-  } catch {
-    root = path.join(__dirname, 'node_modules', 'onnxruntime-node')
+  const tried = []
+  const local = path.join(__dirname, `${pkg.napi.binaryName}.${platform}.node`)
+  if (fs.existsSync(local)) {
+    try {
+      return require(local)
+    } catch (err) {
+      tried.push(`${local}: ${firstLine(err)}`)
+    }
   }
-  return path.join(root, 'bin', 'napi-v6', process.platform, process.arch, file)
+  const packageName = `${PACKAGE_PREFIX}${platform}`
+  try {
+    return require(packageName)
+  } catch (err) {
+    tried.push(`${packageName}: ${firstLine(err)}`)
+  }
+  const supported = Object.keys(PLATFORMS)
+  const build =
+    'To build from source: install Rust (https://rustup.rs), clone the repository, run `npm install` there, ' +
+    'and set NAPI_RS_NATIVE_LIBRARY_PATH to the built `embedder.<platform>.node` and ORT_DYLIB_PATH to an ONNX Runtime shared library'
+  const what = supported.includes(platform)
+    ? `the platform package ${packageName} is not installed or cannot load; reinstall with optional dependencies ` +
+      '(`npm install --include=optional`; a lockfile made on another platform may lack it)'
+    : `there is no prebuilt addon for ${platform} (platform ${process.platform}, arch ${process.arch}); prebuilt: ${supported.join(', ')}`
+  throw new EmbedderError('ERR_RUNTIME', `${pkg.name}: ${what}. ${build}. Tried:\n  ${tried.join('\n  ')}`)
 }
 
-module.exports = { native: loadNative(), runtimeLibrary }
+/**
+ * The ONNX Runtime library to load: ORT_DYLIB_PATH, else the first copy that exists (the platform
+ * package's, then onnxruntime-node's). When none exists, the platform package's path, which the
+ * engine reports as not found.
+ */
+function runtimeLibrary(platform = PLATFORM) {
+  if (process.env.ORT_DYLIB_PATH) return process.env.ORT_DYLIB_PATH
+  const file = runtimeFile(process.platform)
+  const candidates = []
+  const packageFolder = (name) => {
+    try {
+      return path.dirname(require.resolve(`${name}/package.json`))
+    } catch {
+      return undefined
+    }
+  }
+  const platformPackage = packageFolder(`${PACKAGE_PREFIX}${platform}`)
+  candidates.push(platformPackage ? path.join(platformPackage, file) : path.join(__dirname, 'node_modules', `${PACKAGE_PREFIX}${platform}`, file))
+  const onnxruntimeNode = packageFolder('onnxruntime-node')
+  if (onnxruntimeNode) candidates.push(path.join(onnxruntimeNode, 'bin', 'napi-v6', process.platform, process.arch, file))
+  return candidates.find((candidate) => fs.existsSync(candidate)) ?? candidates[0]
+}
+
+module.exports = { native: loadNative(), runtimeLibrary, platform: PLATFORM }

@@ -19,7 +19,7 @@ pub fn environment(library: &Path) -> Result<&'static Environment> {
         .get_or_init(|| {
             if !library.is_file() {
                 return Err(format!(
-                    "ONNX Runtime library not found at {}; install the onnxruntime-node package or set ORT_DYLIB_PATH to libonnxruntime",
+                    "ONNX Runtime library not found at {}; set ORT_DYLIB_PATH to an ONNX Runtime shared library (version 1.20 or later), or reinstall the package with its optional dependencies, whose platform package carries one",
                     library.display()
                 ));
             }
@@ -71,6 +71,9 @@ const KNOWN_INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"
 
 impl OnnxModel {
     pub fn load(env: &Environment, path: &Path, options: &SessionOptions) -> Result<Self> {
+        // ONNX Runtime opens the graph itself; it gets only a regular file of a bounded size
+        crate::config::open_model_file(path, crate::config::FileKind::Weights)?
+            .ok_or_else(|| Error::ModelNotFound { what: "ONNX model".into(), looked_at: vec![path.to_path_buf()] })?;
         let session = Session::builder(env)
             .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
             .and_then(|b| b.with_intra_threads(options.intra_threads).map_err(Into::into))

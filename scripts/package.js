@@ -1,0 +1,57 @@
+'use strict'
+// `npm run package`: builds the release addon, fills this machine's platform package under npm/
+// (the addon, ONNX Runtime's library from onnxruntime-node, its license) and writes the tarballs of
+// the root package and of that platform package into dist/.
+
+const { execFileSync } = require('node:child_process')
+const fs = require('node:fs')
+const path = require('node:path')
+const { PLATFORMS, platformName, runtimeFile } = require('../lib/platform.js')
+const { platformPackage } = require('./platforms.js')
+
+const root = path.join(__dirname, '..')
+const dist = path.join(root, 'dist')
+const pkg = require('../package.json')
+
+function run(command, args, cwd = root) {
+  console.log(`$ ${[command, ...args].join(' ')}`)
+  return execFileSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' })
+}
+
+/** Fails when npm/<platform>/package.json is not what scripts/platforms.js writes. */
+function checkPlatformPackage(platform, dir) {
+  const written = fs.readFileSync(path.join(dir, 'package.json'), 'utf8')
+  if (written !== `${JSON.stringify(platformPackage(platform), null, 2)}\n`) {
+    throw new Error(`npm/${platform}/package.json is out of date: run \`node scripts/platforms.js\``)
+  }
+}
+
+function main() {
+  const platform = platformName()
+  if (!PLATFORMS[platform]) throw new Error(`no platform package is defined for ${platform} (lib/platform.js)`)
+  const dir = path.join(root, 'npm', platform)
+  checkPlatformPackage(platform, dir)
+
+  const napi = path.join(root, 'node_modules', '.bin', 'napi')
+  run(napi, ['build', '--platform', '--release', '--no-js', '--dts', 'native.d.ts'])
+  const addon = `${pkg.napi.binaryName}.${platform}.node`
+  fs.copyFileSync(path.join(root, addon), path.join(dir, addon))
+  if (PLATFORMS[platform].runtime) {
+    const file = runtimeFile(process.platform)
+    const ortRoot = path.dirname(require.resolve('onnxruntime-node/package.json', { paths: [root] }))
+    fs.copyFileSync(path.join(ortRoot, 'bin', 'napi-v6', process.platform, process.arch, file), path.join(dir, file))
+    fs.copyFileSync(path.join(root, 'npm', 'ONNXRUNTIME-LICENSE'), path.join(dir, 'ONNXRUNTIME-LICENSE'))
+  }
+
+  fs.rmSync(dist, { recursive: true, force: true })
+  fs.mkdirSync(dist)
+  const tarballs = []
+  for (const cwd of [root, dir]) {
+    const [packed] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dist], cwd))
+    tarballs.push(path.join(dist, packed.filename))
+    console.log(`${packed.filename}: ${(packed.size / 1e6).toFixed(1)} MB packed, ${(packed.unpackedSize / 1e6).toFixed(1)} MB unpacked, ${packed.entryCount} files`)
+  }
+  fs.writeFileSync(path.join(dist, 'tarballs.json'), `${JSON.stringify({ platform, tarballs: tarballs.map((t) => path.basename(t)) }, null, 2)}\n`)
+}
+
+main()
