@@ -2,6 +2,9 @@
 // `npm run package`: builds the release addon, fills this machine's platform package under npm/
 // (the addon, ONNX Runtime's library from onnxruntime-node, its license) and writes the tarballs of
 // the root package and of that platform package into dist/.
+//
+// `npm run package -- --prebuilt <platform>` packs a platform whose addon is already in
+// npm/<platform>/ (the release workflow builds each platform on its own runner).
 
 const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -27,24 +30,31 @@ function checkPlatformPackage(platform, dir) {
 }
 
 function main() {
-  const platform = platformName()
+  const at = process.argv.indexOf('--prebuilt')
+  const prebuilt = at > 0
+  const platform = prebuilt ? process.argv[at + 1] : platformName()
   if (!PLATFORMS[platform]) throw new Error(`no platform package is defined for ${platform} (lib/platform.js)`)
   const dir = path.join(root, 'npm', platform)
   checkPlatformPackage(platform, dir)
 
-  const napi = path.join(root, 'node_modules', '.bin', 'napi')
-  run(napi, ['build', '--platform', '--release', '--no-js', '--dts', 'native.d.ts'])
   const addon = `${pkg.napi.binaryName}.${platform}.node`
-  fs.copyFileSync(path.join(root, addon), path.join(dir, addon))
-  if (PLATFORMS[platform].runtime) {
-    const file = runtimeFile(process.platform)
+  if (!prebuilt) {
+    const napi = path.join(root, 'node_modules', '.bin', 'napi')
+    run(napi, ['build', '--platform', '--release', '--no-js', '--dts', 'native.d.ts'])
+    fs.copyFileSync(path.join(root, addon), path.join(dir, addon))
+  } else if (!fs.existsSync(path.join(dir, addon))) {
+    throw new Error(`npm/${platform}/${addon} is missing`)
+  }
+  const { os, cpu, runtime } = PLATFORMS[platform]
+  if (runtime) {
+    // onnxruntime-node carries every platform's library: take this platform's
+    const file = runtimeFile(os)
     const ortRoot = path.dirname(require.resolve('onnxruntime-node/package.json', { paths: [root] }))
-    fs.copyFileSync(path.join(ortRoot, 'bin', 'napi-v6', process.platform, process.arch, file), path.join(dir, file))
+    fs.copyFileSync(path.join(ortRoot, 'bin', 'napi-v6', os, cpu, file), path.join(dir, file))
     fs.copyFileSync(path.join(root, 'npm', 'ONNXRUNTIME-LICENSE'), path.join(dir, 'ONNXRUNTIME-LICENSE'))
   }
 
-  fs.rmSync(dist, { recursive: true, force: true })
-  fs.mkdirSync(dist)
+  fs.mkdirSync(dist, { recursive: true })
   const tarballs = []
   for (const cwd of [root, dir]) {
     const [packed] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dist], cwd))
