@@ -133,9 +133,16 @@ export interface CachedEmbedderOptions {
   maxCacheSize?: number
   /** Bytes kept in memory: 4 per value plus 32 per key. */
   maxBytes?: number
-  /** Cache key namespace for a JavaScript base (default: its constructor name). */
+  /**
+   * Cache key namespace for a JavaScript base: a name for what determines its vectors (model,
+   * settings). Required for a user's embedder under `persist` (ERR_INVALID_OPTION otherwise);
+   * this package's TF-IDF, hybrid and quantized embedders are keyed by their own settings.
+   */
   namespace?: string
-  /** A second tier in a SQLite file that survives restarts and can be shared by processes. */
+  /**
+   * A second tier in a SQLite file that survives restarts and can be shared by processes. A folder,
+   * or an existing file that is not such a cache file, is ERR_INVALID_OPTION and is left untouched.
+   */
   persist?: { path: string }
 }
 
@@ -148,6 +155,11 @@ export interface CacheStats {
   hitRate: number
   /** Hits served from the disk tier (included in `hits`). */
   diskHits: number
+  /**
+   * Operations on the cache file that could not use it (locked, unreadable, read-only): the
+   * cache worked from memory; each kind of problem is also warned about once (EMBEDDER_CACHE_FILE).
+   */
+  diskErrors: number
 }
 
 /**

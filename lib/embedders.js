@@ -6,6 +6,7 @@
 const { native, runtimeLibrary } = require('../binding.js')
 const { EmbedderError, fail, describe, nativeCall, nativeSync, outputOf, splitRows, toText, toTexts } = require('./common.js')
 const { checkEmbedder, embedMany } = require('./wrapped.js')
+const { identityOf } = require('./identity.js')
 
 /** The native service behind each of our embedders. */
 const services = new WeakMap()
@@ -118,15 +119,21 @@ function pack(vectors) {
   return flat
 }
 
-/** The native service for `base`: its own if it is one of ours, else an adapter over its methods. */
+/**
+ * The native service for `base`: its own if it is one of ours, else an adapter over its methods.
+ * The adapter's cache keys come from `namespace` and, for our own JavaScript classes (TF-IDF,
+ * hybrid, quantized), from their settings; a user's embedder without `namespace` is known only by
+ * its class name, which a persistent cache refuses (the native side says so).
+ */
 function serviceOf(base, namespace) {
   const own = services.get(base)
   if (own) return own
   checkEmbedder(base, 'base')
-  if (namespace !== undefined && typeof namespace !== 'string') {
-    throw fail('ERR_INVALID_OPTION', '`namespace` must be a string')
+  if (namespace !== undefined && (typeof namespace !== 'string' || namespace === '')) {
+    throw fail('ERR_INVALID_OPTION', '`namespace` must be a non-empty string')
   }
-  const name = namespace ?? base.constructor?.name ?? 'Object'
+  const identity = identityOf(base, (e) => services.get(e))
+  const name = [namespace, identity?.text].filter((s) => s !== undefined).join('\0') || (base.constructor?.name ?? 'Object')
   const service = native.NativeService.fromJs((id, texts, kind) => {
     embedMany(base, texts, kind, 'base').then(
       (vectors) => {
@@ -140,7 +147,7 @@ function serviceOf(base, namespace) {
       },
       (err) => service.settleJs(id, null, String(err?.message ?? err)),
     )
-  }, name)
+  }, name, namespace !== undefined || identity !== null, identity?.parts ?? [])
   return service
 }
 
@@ -372,6 +379,7 @@ class CachedEmbedder extends NativeEmbedder {
         maxCacheSize: count(o, 'maxCacheSize', { min: 0 }),
         maxBytes: count(o, 'maxBytes'),
         persistPath: persist?.path,
+        dimension: Number.isInteger(base?.dimension) && base.dimension > 0 ? base.dimension : undefined,
       }),
     )
     super(service)
@@ -379,19 +387,45 @@ class CachedEmbedder extends NativeEmbedder {
     for (const warning of service.warnings) process.emitWarning(warning, { code: 'EMBEDDER_CACHE_FILE' })
   }
 
+  async _embedTexts(texts, kind, call) {
+    try {
+      return await super._embedTexts(texts, kind, call)
+    } finally {
+      // problems of the disk tier found during the call (it then worked from memory)
+      this.#emitWarnings()
+    }
+  }
+
+  #emitWarnings() {
+    for (const warning of services.get(this).takeWarnings()) process.emitWarning(warning, { code: 'EMBEDDER_CACHE_FILE' })
+  }
+
   get dimension() {
     return this.#base.dimension
   }
 
-  /** `{ hits, misses, evictions, entries, bytes, hitRate, diskHits }` since creation. */
+  /** `{ hits, misses, evictions, entries, bytes, hitRate, diskHits, diskErrors }` since creation. */
   stats() {
     const s = services.get(this).stats()
-    return { hits: s.hits, misses: s.misses, evictions: s.evictions, entries: s.entries, bytes: s.bytes, hitRate: s.hitRate, diskHits: s.diskHits }
+    return {
+      hits: s.hits,
+      misses: s.misses,
+      evictions: s.evictions,
+      entries: s.entries,
+      bytes: s.bytes,
+      hitRate: s.hitRate,
+      diskHits: s.diskHits,
+      diskErrors: s.diskErrors,
+    }
   }
 
   /** Empties the memory and disk tiers. */
   async clear() {
-    await nativeCall(services.get(this).clear())
+    try {
+      await nativeCall(services.get(this).clear())
+    } finally {
+      this.#emitWarnings()
+    }
   }
 }
 

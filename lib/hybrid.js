@@ -4,6 +4,7 @@
 
 const { fail, describe, toText, toTexts, outputOf } = require('./common.js')
 const { checkEmbedder, embedMany, embedOne } = require('./wrapped.js')
+const { IDENTITY } = require('./identity.js')
 
 function checkWeight(value, name) {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
@@ -68,6 +69,11 @@ class HybridEmbedder {
 
   get lexicalWeight() {
     return this.#wl
+  }
+
+  /** For CachedEmbedder's keys: the weights and both parts. */
+  [IDENTITY]() {
+    return { text: `hybrid:${this.#ws}:${this.#wl}`, bases: [this.#semantic, this.#lexical] }
   }
 
   /** The sum of both dimensions; `undefined` while either is unknown (a model not loaded yet, a TF-IDF not fitted). */

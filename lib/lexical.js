@@ -4,6 +4,7 @@
 
 const { native } = require('../binding.js')
 const { fail, nativeSync, nativeCall, describe, toText, toTexts, outputOf, splitRows } = require('./common.js')
+const { IDENTITY, digest } = require('./identity.js')
 
 const FORMAT = 'tfidf'
 const VERSION = 1
@@ -50,6 +51,8 @@ function checkOptions(options) {
  */
 class TfidfEmbedder {
   #native
+  /** The cache identity of the current fit (its vocabulary, idf and options); reset by fit(). */
+  #identity = null
 
   constructor(options) {
     if (options?.[RESTORED]) {
@@ -96,7 +99,20 @@ class TfidfEmbedder {
   /** Builds the vocabulary and idf from `corpus` (replacing an earlier fit); resolves to this embedder. */
   async fit(corpus) {
     await nativeCall(this.#native.fit(toTexts(corpus)))
+    this.#identity = null
     return this
+  }
+
+  /** For CachedEmbedder's keys: the fitted vocabulary, idf and options; `null` until fitted. */
+  [IDENTITY]() {
+    if (!this.#identity) {
+      const state = this.#native.state()
+      if (!state) return null
+      const o = state.options
+      const options = [o.maxFeatures ?? '', o.lowercase, o.minDf, o.smoothIdf, o.sublinearTf].join(',')
+      this.#identity = { text: `tfidf:${digest(options, JSON.stringify(state.vocabulary), Float64Array.from(state.idf))}` }
+    }
+    return this.#identity
   }
 
   /** Vocabulary size; `undefined` until fitted. */

@@ -5,6 +5,7 @@
 const { native } = require('../binding.js')
 const { fail, nativeSync, describe, isVector, toFloat32, toFloat32Rows, toText, toTexts } = require('./common.js')
 const { checkEmbedder, embedMany, embedOne } = require('./wrapped.js')
+const { IDENTITY, digest } = require('./identity.js')
 
 const PRECISIONS = ['int8', 'uint8', 'binary', 'ubinary', 'int8-minmax']
 const SIGNED = new Set(['int8', 'binary'])
@@ -189,6 +190,8 @@ class QuantizedEmbedder {
   #ranges = null
   #calibrating = null
   #calibrationTexts = null
+  /** What fixes the ranges, for CachedEmbedder's keys: given ranges, or calibration vectors or texts. */
+  #calibrationDigest = ''
 
   constructor(base, options) {
     this.#base = checkEmbedder(base, 'base')
@@ -199,6 +202,8 @@ class QuantizedEmbedder {
     const checked = checkOptions(texts ? { ...options, calibration: undefined } : options)
     this.#precision = checked.precision
     if (SCALAR.has(checked.precision)) {
+      const sources = checked.ranges ? [checked.ranges.min, checked.ranges.max] : (checked.calibration ?? texts ?? [])
+      this.#calibrationDigest = digest(checked.ranges ? 'ranges' : checked.calibration ? 'vectors' : 'texts', ...sources)
       if (checked.ranges) {
         this.#ranges = [checked.ranges.min, checked.ranges.max]
       } else if (checked.calibration) {
@@ -229,6 +234,11 @@ class QuantizedEmbedder {
 
   get dimension() {
     return this.#base.dimension
+  }
+
+  /** For CachedEmbedder's keys: the precision, what fixes the ranges, and the base. */
+  [IDENTITY]() {
+    return { text: `quantized:${this.#precision}:${this.#calibrationDigest}`, bases: [this.#base] }
   }
 
   /** Embeds the calibration texts now (otherwise done on first use). */

@@ -11,7 +11,7 @@ use embedder_core::batcher::{BatchOptimizedEmbedder, BatchOptions};
 use embedder_core::cache::{CacheOptions, CachedEmbedder};
 use embedder_core::service::{BoxFuture, EmbedService, ModelService, TextKind};
 use embedder_core::{EmbedderOptions, Error, ModelInfo, Progress, Result};
-use napi::bindgen_prelude::{Float32Array, Float32ArraySlice, FnArgs, Function, JsValue, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{ClassInstance, Float32Array, Float32ArraySlice, FnArgs, Function, JsValue, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
 use napi_derive::napi;
@@ -62,6 +62,8 @@ pub struct NativeCacheOptions {
     pub max_cache_size: Option<u32>,
     pub max_bytes: Option<f64>,
     pub persist_path: Option<String>,
+    /// The base's dimension when already known (a JavaScript base's `dimension`).
+    pub dimension: Option<u32>,
 }
 
 #[napi(object)]
@@ -80,6 +82,7 @@ pub struct NativeCacheStats {
     pub entries: u32,
     pub bytes: f64,
     pub hit_rate: f64,
+    pub disk_errors: f64,
 }
 
 impl From<embedder_core::cache::CacheStats> for NativeCacheStats {
@@ -92,6 +95,7 @@ impl From<embedder_core::cache::CacheStats> for NativeCacheStats {
             entries: s.entries as u32,
             bytes: s.bytes as f64,
             hit_rate: s.hit_rate(),
+            disk_errors: s.disk_errors as f64,
         }
     }
 }
@@ -129,6 +133,11 @@ struct JsService {
     namespace: String,
     waiting: Arc<Waiting>,
     next_id: AtomicU32,
+    /// Whether `namespace` names what determines the vectors (given by the user, or built from our
+    /// own classes' settings) rather than being a default class name.
+    identified: bool,
+    /// Native embedders inside it (the model of a hybrid, say), whose fingerprints complete its own.
+    parts: Vec<Arc<dyn EmbedService>>,
 }
 
 impl EmbedService for JsService {
@@ -155,8 +164,20 @@ impl EmbedService for JsService {
     }
 
     fn fingerprint(self: Arc<Self>, kind: TextKind) -> BoxFuture<Result<String>> {
-        Box::pin(async move { Ok(format!("js\0{}\0{}", self.namespace, kind_name(kind))) })
+        Box::pin(async move {
+            let mut fingerprint = format!("js\0{}\0{}", self.namespace, kind_name(kind));
+            for part in &self.parts {
+                let part = part.clone().fingerprint(kind).await?;
+                fingerprint.push_str(&format!("\0{}:{part}", part.len()));
+            }
+            Ok(fingerprint)
+        })
     }
+
+    fn identified(&self) -> bool {
+        self.identified && self.parts.iter().all(|p| p.identified())
+    }
+}
 }
 
 /// What JavaScript passes to report a download: `(done, total, file)`.
@@ -228,13 +249,30 @@ impl NativeService {
         })
     }
 
-    /// A JavaScript embedder: `embed(id, texts, kind)` must answer with `settleJs(id, …)`.
-    #[napi(factory, ts_args_type = "embed: (id: number, texts: string[], kind: string) => void, namespace: string")]
-    pub fn from_js(embed: Function<FnArgs<(u32, Vec<String>, String)>, Unknown<'static>>, namespace: String) -> napi::Result<Self> {
+    /// A JavaScript embedder: `embed(id, texts, kind)` must answer with `settleJs(id, …)`. Its
+    /// cache fingerprint is `namespace` (`identified`: it says what determines the vectors, not a
+    /// mere class name) and the fingerprints of the native embedders in `parts`.
+    #[napi(
+        factory,
+        ts_args_type = "embed: (id: number, texts: string[], kind: string) => void, namespace: string, identified?: boolean | undefined | null, parts?: NativeService[] | undefined | null"
+    )]
+    pub fn from_js(
+        embed: Function<FnArgs<(u32, Vec<String>, String)>, Unknown<'static>>,
+        namespace: String,
+        identified: Option<bool>,
+        parts: Option<Vec<ClassInstance<'_, NativeService>>>,
+    ) -> napi::Result<Self> {
         guard(|| {
             let embed: JsEmbedFn = embed.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
             let waiting = Arc::new(Waiting::default());
-            let service = Arc::new(JsService { embed, namespace, waiting: waiting.clone(), next_id: AtomicU32::new(0) });
+            let service = Arc::new(JsService {
+                embed,
+                namespace,
+                waiting: waiting.clone(),
+                next_id: AtomicU32::new(0),
+                identified: identified.unwrap_or(false),
+                parts: parts.unwrap_or_default().iter().map(|p| p.service.clone()).collect(),
+            });
             Ok(NativeService { js_waiting: Some(waiting), ..NativeService::of(service) })
         })
     }
@@ -264,6 +302,7 @@ impl NativeService {
                 max_entries: options.max_cache_size.map_or(10_000, |n| n as usize),
                 max_bytes: options.max_bytes.map(|b| b as usize),
                 persist: options.persist_path.map(Into::into),
+                dimension: options.dimension.map(|d| d as usize),
             };
             let mut warnings = Vec::new();
             let cache = Arc::new(CachedEmbedder::new(base.service.clone(), options, &mut warnings).map_err(to_js)?);
@@ -425,6 +464,13 @@ impl NativeService {
     #[napi(getter)]
     pub fn warnings(&self) -> Vec<String> {
         self.warnings.clone()
+    }
+
+    /// For a cache: what went wrong with its disk tier since the last call (each kind of problem
+    /// once; the cache worked from memory meanwhile).
+    #[napi]
+    pub fn take_warnings(&self) -> napi::Result<Vec<String>> {
+        guard(|| Ok(self.cache.as_ref().map_or_else(Vec::new, |c| c.take_warnings())))
     }
 
     /// Requests waiting in a batcher's queue or running.

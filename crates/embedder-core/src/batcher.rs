@@ -202,4 +202,8 @@ impl EmbedService for BatchOptimizedEmbedder {
         // batching does not change the vectors
         self.base.clone().fingerprint(kind)
     }
+
+    fn identified(&self) -> bool {
+        self.base.identified()
+    }
 }

@@ -47,11 +47,14 @@ pub struct CacheOptions {
     pub max_entries: usize,
     pub max_bytes: Option<usize>,
     pub persist: Option<PathBuf>,
+    /// The base's dimension when known before its first vectors (a JavaScript base's `dimension`):
+    /// a vector read from disk of another length is then never returned, even first.
+    pub dimension: Option<usize>,
 }
 
 impl Default for CacheOptions {
     fn default() -> Self {
-        CacheOptions { max_entries: 10_000, max_bytes: None, persist: None }
+        CacheOptions { max_entries: 10_000, max_bytes: None, persist: None, dimension: None }
     }
 }
 
@@ -64,6 +67,8 @@ pub struct CacheStats {
     pub evictions: u64,
     pub entries: usize,
     pub bytes: usize,
+    /// Operations on the disk tier that could not use the file (the cache worked from memory).
+    pub disk_errors: u64,
 }
 
 impl CacheStats {
@@ -131,6 +136,16 @@ impl MemoryLru {
         self.entries.clear();
         self.bytes = 0;
     }
+
+    /// Drops the entries whose vectors do not have `dimension` values.
+    pub fn retain_dimension(&mut self, dimension: usize) {
+        let other: Vec<Key> = self.entries.iter().filter(|(_, v)| v.len() != dimension).map(|(k, _)| *k).collect();
+        for key in other {
+            if let Some(v) = self.entries.pop(&key) {
+                self.bytes -= entry_bytes(v.len());
+            }
+        }
+    }
 }
 
 struct State {
@@ -139,6 +154,8 @@ struct State {
     in_flight: HashMap<Key, Vec<oneshot::Sender<Result<Vector>>>>,
     stats: CacheStats,
     dimension: Option<usize>,
+    /// `CacheOptions::dimension`, for disk lookups before `dimension` is known.
+    expected_dimension: Option<usize>,
 }
 
 pub struct CachedEmbedder {
@@ -150,12 +167,27 @@ pub struct CachedEmbedder {
 }
 
 impl CachedEmbedder {
-    /// `warnings` receives what went wrong opening the disk tier (it is then rebuilt or bypassed).
+    /// A `persist` path that is a folder or a file not ours is [`Error::InvalidOption`]; so is a
+    /// persistent cache over a base whose fingerprint does not say what determines its vectors.
+    /// The file is not opened here (see [`VectorStore`]); `warnings` receives what is already known
+    /// to be wrong with it, later problems come from [`CachedEmbedder::take_warnings`].
     pub fn new(base: Arc<dyn EmbedService>, options: CacheOptions, warnings: &mut Vec<String>) -> Result<Self> {
         if options.max_bytes == Some(0) {
             return Err(Error::InvalidOption { option: "maxBytes", reason: "must be at least 1".into() });
         }
-        let store = options.persist.as_deref().and_then(|path| VectorStore::open(path, warnings)).map(Arc::new);
+        if options.persist.is_some() && !base.identified() {
+            return Err(Error::InvalidOption {
+                option: "namespace",
+                reason: "a JavaScript embedder under a persistent cache needs `namespace`: a name for what determines its vectors \
+                         (model and settings), so that vectors of different embedders sharing the file never mix"
+                    .into(),
+            });
+        }
+        let store = match options.persist.as_deref() {
+            Some(path) => Some(Arc::new(VectorStore::open(path)?)),
+            None => None,
+        };
+        warnings.extend(store.iter().flat_map(|s| s.take_warnings()));
         Ok(CachedEmbedder {
             base,
             state: Mutex::new(State {
@@ -163,6 +195,7 @@ impl CachedEmbedder {
                 in_flight: HashMap::new(),
                 stats: CacheStats::default(),
                 dimension: None,
+                expected_dimension: options.dimension,
             }),
             prefixes: Default::default(),
             store,
@@ -175,7 +208,18 @@ impl CachedEmbedder {
 
     pub fn stats(&self) -> CacheStats {
         let state = self.state();
-        CacheStats { entries: state.memory.len(), bytes: state.memory.bytes(), evictions: state.memory.evictions, ..state.stats }
+        CacheStats {
+            entries: state.memory.len(),
+            bytes: state.memory.bytes(),
+            evictions: state.memory.evictions,
+            disk_errors: self.store.as_ref().map_or(0, |s| s.errors()),
+            ..state.stats
+        }
+    }
+
+    /// What went wrong with the disk tier since the last call (each kind of problem once).
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.store.as_ref().map_or_else(Vec::new, |s| s.take_warnings())
     }
 
     /// Empties the memory tier and the disk tier.
@@ -229,6 +273,7 @@ impl CachedEmbedder {
             return Err(Error::InvalidInput { index: 0, reason: format!("the base returned {} vectors for {texts} texts", vectors.len()) });
         }
         let mut state = self.state();
+        let known = state.dimension.is_some();
         for (i, v) in vectors.iter().enumerate() {
             let expected = *state.dimension.get_or_insert(v.len());
             if v.is_empty() || v.len() != expected {
@@ -241,6 +286,10 @@ impl CachedEmbedder {
                 return Err(Error::InvalidInput { index: i, reason: format!("the base returned a non-finite value at position {j}") });
             }
         }
+        if let (false, Some(dimension)) = (known, state.dimension) {
+            // entries read from disk before the base's dimension was known may be of another
+            state.memory.retain_dimension(dimension);
+        }
         Ok(())
     }
 
@@ -250,11 +299,21 @@ impl CachedEmbedder {
         };
         let n = keys.len();
         // a failing disk tier is bypassed: the vectors are computed instead
-        tokio::task::spawn_blocking(move || store.get_many(&keys)).await.unwrap_or_else(|_| vec![None; n])
+        let found = tokio::task::spawn_blocking(move || store.get_many(&keys)).await.unwrap_or_else(|_| vec![None; n]);
+        // a vector of another dimension than the base's is never returned: it can only be another
+        // embedder's (a namespace shared by mistake). Before the base's dimension is known, the
+        // vectors of one lookup must at least agree.
+        let expected = {
+            let state = self.state();
+            state.dimension.or(state.expected_dimension)
+        };
+        let expected = expected.or_else(|| found.iter().flatten().next().map(|v| v.len()));
+        found.into_iter().map(|v| v.filter(|v| Some(v.len()) == expected)).collect()
     }
 
     async fn save_disk(&self, entries: Vec<(Key, Vector)>) {
         if let Some(store) = self.store.clone() {
+            // a failure is counted and warned about by the store; the vectors stay in memory
             let _ = tokio::task::spawn_blocking(move || store.put_many(&entries)).await;
         }
     }
@@ -389,6 +448,10 @@ impl EmbedService for CachedEmbedder {
     fn fingerprint(self: Arc<Self>, kind: TextKind) -> BoxFuture<Result<String>> {
         self.base.clone().fingerprint(kind)
     }
+
+    fn identified(&self) -> bool {
+        self.base.identified()
+    }
 }
 
 #[cfg(test)]
@@ -443,5 +506,71 @@ mod tests {
         h.update(b"fpx");
         let want: Key = h.finalize().into();
         assert_eq!(cache_key("fp", "x"), want);
+    }
+
+    /// A base giving `[value; dimension]` for every text, under a fingerprint it may share.
+    struct Constant {
+        value: f32,
+        dimension: usize,
+        fingerprint: &'static str,
+        identified: bool,
+    }
+
+    impl EmbedService for Constant {
+        fn embed_batch(self: Arc<Self>, texts: Vec<String>, _: TextKind) -> BoxFuture<Result<Vec<Vec<f32>>>> {
+            Box::pin(async move { Ok(texts.iter().map(|_| vec![self.value; self.dimension]).collect()) })
+        }
+
+        fn fingerprint(self: Arc<Self>, _: TextKind) -> BoxFuture<Result<String>> {
+            Box::pin(async move { Ok(self.fingerprint.to_string()) })
+        }
+
+        fn identified(&self) -> bool {
+            self.identified
+        }
+    }
+
+    fn constant(value: f32, dimension: usize, identified: bool) -> Arc<dyn EmbedService> {
+        Arc::new(Constant { value, dimension, fingerprint: "shared by mistake", identified })
+    }
+
+    fn persistent(base: Arc<dyn EmbedService>, path: &std::path::Path, dimension: Option<usize>) -> Result<Arc<CachedEmbedder>> {
+        let options = CacheOptions { persist: Some(path.to_path_buf()), dimension, ..Default::default() };
+        CachedEmbedder::new(base, options, &mut Vec::new()).map(Arc::new)
+    }
+
+    async fn embed(cache: &Arc<CachedEmbedder>, texts: &[&str]) -> Vec<Vec<f32>> {
+        let texts = texts.iter().map(|t| t.to_string()).collect();
+        cache.clone().embed_vectors(texts, TextKind::Plain).await.unwrap().iter().map(|v| v.to_vec()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_stored_vector_of_another_dimension_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors.sqlite");
+        let first = persistent(constant(1.0, 2, true), &path, None).unwrap();
+        assert_eq!(embed(&first, &["a", "b"]).await, [vec![1.0; 2], vec![1.0; 2]]);
+        // the dimension known up front: never the other embedder's vector, even on the first lookup
+        let second = persistent(constant(2.0, 3, true), &path, Some(3)).unwrap();
+        assert_eq!(embed(&second, &["a"]).await, [vec![2.0; 3]]);
+        // known from the base's own vectors
+        let third = persistent(constant(3.0, 4, true), &path, None).unwrap();
+        assert_eq!(embed(&third, &["c"]).await, [vec![3.0; 4]]);
+        assert_eq!(embed(&third, &["b"]).await, [vec![3.0; 4]]);
+        assert_eq!(third.stats().disk_hits, 0);
+    }
+
+    #[test]
+    fn a_base_known_only_by_a_default_name_cannot_share_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors.sqlite");
+        match persistent(constant(1.0, 2, false), &path, None) {
+            Err(e @ Error::InvalidOption { option: "namespace", .. }) => assert!(e.to_string().contains("`namespace`"), "{e}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("accepted"),
+        }
+        assert!(!path.exists());
+        // in memory only, nothing is shared
+        assert!(CachedEmbedder::new(constant(1.0, 2, false), CacheOptions::default(), &mut Vec::new()).is_ok());
     }
 }

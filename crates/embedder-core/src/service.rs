@@ -35,6 +35,13 @@ pub trait EmbedService: Send + Sync + 'static {
 
     /// What determines the vectors for `kind`: equal fingerprints and texts give equal vectors.
     fn fingerprint(self: Arc<Self>, kind: TextKind) -> BoxFuture<Result<String>>;
+
+    /// Whether the fingerprint names what determines the vectors. An embedder known only by a
+    /// default name (a JavaScript class name) is not: a cache file shared with other embedders
+    /// must not hold its vectors under that name.
+    fn identified(&self) -> bool {
+        true
+    }
 }
 
 /// Embeds each text through `service`, so that one bad text fails alone: a rejected batch is
