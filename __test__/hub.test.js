@@ -13,7 +13,16 @@ const { modelPath } = require('./helpers.js')
 const { startHub, COMMIT, etagOf } = require('./children/hub-server.js')
 
 const TEXTS = ['How does authentication work?', '', 'The same vectors as the local folder']
-const HUB_VARS = ['HF_ENDPOINT', 'HF_TOKEN', 'HF_TOKEN_PATH', 'HF_HUB_OFFLINE', 'HF_HUB_CACHE', 'HF_HOME', 'XDG_CACHE_HOME']
+const HUB_VARS = [
+  'HF_ENDPOINT',
+  'HF_TOKEN',
+  'HF_TOKEN_PATH',
+  'HF_HUB_OFFLINE',
+  'HF_HUB_CACHE',
+  'HF_HOME',
+  'XDG_CACHE_HOME',
+  'HF_HUB_DOWNLOAD_TIMEOUT',
+]
 
 function tmpDir(t, prefix = 'embedder-hub-') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -281,4 +290,103 @@ test('onProgress reports each file a hub download writes, in bytes, and nothing 
   await new Promise((r) => setImmediate(r))
   assert.deepEqual(cached, [])
   assert.throws(() => new Embedder({ model: 'test/tiny-bert-cls', onProgress: 'loud' }), { code: 'ERR_INVALID_OPTION' })
+})
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Temporary files left in a repository's cache folder. */
+function leftovers(repo) {
+  return fs.existsSync(repo) ? filesUnder(repo).filter((f) => f.includes('.incomplete') || f.endsWith('.tmp')) : []
+}
+
+test('a body cut short without Content-Length is ERR_NETWORK and never becomes a blob; the next load works', async (t) => {
+  const hub = await hubFor(t)
+  const cacheDir = tmpDir(t)
+  hubEnv(t, { HF_ENDPOINT: hub.url })
+  hub.cutOnce('onnx/model.onnx', 200_000, { length: false })
+  await assert.rejects(Embedder.create({ model: 'test/tiny-bert-cls', cacheDir }), { code: 'ERR_NETWORK', message: /onnx\/model\.onnx.*sha256/ })
+  const repo = path.join(cacheDir, 'models--test--tiny-bert-cls')
+  const etag = await etagOf(path.join(modelPath('tiny-bert-cls'), 'onnx', 'model.onnx'))
+  assert.ok(!fs.existsSync(path.join(repo, 'blobs', etag)))
+  assert.deepEqual(leftovers(repo), [])
+
+  const again = await vectorsOf({ model: 'test/tiny-bert-cls', cacheDir })
+  assert.deepEqual(again.vectors, (await vectorsOf({ model: modelPath('tiny-bert-cls') })).vectors)
+})
+
+test('dispose() during a slow download returns at once, create() rejects with ERR_DISPOSED, the download stops', { timeout: 30_000 }, async (t) => {
+  const hub = await hubFor(t)
+  const cacheDir = tmpDir(t)
+  hubEnv(t, { HF_ENDPOINT: hub.url })
+  hub.trickle('onnx/model.onnx', 1000, 20) // a byte a second, 20 s in all
+  let started
+  const downloading = new Promise((resolve) => (started = resolve))
+  const onProgress = (p) => p.file === 'onnx/model.onnx' && p.done > 0 && started()
+  const embedder = new Embedder({ model: 'test/tiny-bert-cls', cacheDir, onProgress })
+  const created = embedder.initialize()
+  created.catch(() => {})
+  await downloading
+
+  const start = performance.now()
+  embedder.dispose()
+  const disposeMs = performance.now() - start
+  await assert.rejects(created, { code: 'ERR_DISPOSED' })
+  const rejectMs = performance.now() - start
+  assert.ok(disposeMs < 100, `dispose() took ${disposeMs.toFixed(0)} ms`)
+  assert.ok(rejectMs < 500, `create() rejected after ${rejectMs.toFixed(0)} ms`)
+
+  // the model thread drops the connection after its next read (a byte a second here)
+  for (let i = 0; i < 40 && !hub.trickles[0].closed; i++) await sleep(100)
+  assert.ok(hub.trickles[0].closed, `still downloading after ${hub.trickles[0].sent} bytes`)
+  assert.ok(hub.trickles[0].sent < 10, `${hub.trickles[0].sent} bytes sent`)
+  const repo = path.join(cacheDir, 'models--test--tiny-bert-cls')
+  for (let i = 0; i < 20 && leftovers(repo).length > 0; i++) await sleep(100)
+  assert.deepEqual(leftovers(repo), [])
+  await assert.rejects(embedder.embed('x'), { code: 'ERR_DISPOSED' })
+})
+
+test('a download that trickles fails with ERR_NETWORK within about HF_HUB_DOWNLOAD_TIMEOUT', { timeout: 30_000 }, async (t) => {
+  const hub = await hubFor(t)
+  hubEnv(t, { HF_ENDPOINT: hub.url, HF_HUB_DOWNLOAD_TIMEOUT: '1' })
+  hub.trickle('onnx/model.onnx', 200, 100) // never a second without a byte, 20 s in all
+  const start = performance.now()
+  await assert.rejects(Embedder.create({ model: 'test/tiny-bert-cls', cacheDir: tmpDir(t) }), {
+    code: 'ERR_NETWORK',
+    message: /onnx\/model\.onnx.*stalled.*HF_HUB_DOWNLOAD_TIMEOUT/,
+  })
+  const seconds = (performance.now() - start) / 1000
+  assert.ok(seconds < 4, `failed after ${seconds.toFixed(1)} s`)
+})
+
+test('bad hub environment variables are ERR_INVALID_OPTION naming them, never a crash', async (t) => {
+  hubEnv(t, { HF_ENDPOINT: 'http://127.0.0.1:9' })
+  for (const [name, value] of [
+    ['HF_HUB_DOWNLOAD_TIMEOUT', 'inf'],
+    ['HF_HUB_DOWNLOAD_TIMEOUT', '1e20'],
+    ['HF_HUB_DOWNLOAD_TIMEOUT', 'soon'],
+    ['HF_HUB_OFFLINE', 'perhaps'],
+    ['HF_ENDPOINT', 'hub.example'],
+  ]) {
+    process.env.HF_ENDPOINT = 'http://127.0.0.1:9'
+    process.env[name] = value
+    await assert.rejects(Embedder.create({ model: 'test/tiny-bert-cls', cacheDir: tmpDir(t) }), (err) => {
+      assert.equal(err.code, 'ERR_INVALID_OPTION', `${name}=${value}: ${err.message}`)
+      assert.ok(err.message.includes(name), err.message)
+      return true
+    })
+    delete process.env[name]
+  }
+})
+
+test('blobs follow the umask (0644 under umask 022), so another user can load a shared cache', { skip: process.platform === 'win32' }, async (t) => {
+  const hub = await hubFor(t)
+  const cacheDir = tmpDir(t)
+  hubEnv(t, { HF_ENDPOINT: hub.url })
+  const umask = process.umask(0o022)
+  t.after(() => process.umask(umask))
+  await vectorsOf({ model: 'test/tiny-bert-cls', cacheDir })
+  const blobs = path.join(cacheDir, 'models--test--tiny-bert-cls', 'blobs')
+  const modes = fs.readdirSync(blobs).map((f) => [f, (fs.statSync(path.join(blobs, f)).mode & 0o777).toString(8)])
+  assert.ok(modes.length > 0)
+  assert.deepEqual(modes.filter(([, mode]) => mode !== '644'), [])
 })

@@ -43,19 +43,26 @@ function etagOf(file) {
 
 /**
  * Serves `repos` (`{ 'owner/name': folder }`) on 127.0.0.1. Returns `{ url, requests, token,
- * cutOnce(path, bytes), close() }`: `requests` logs `{ path, authorization }`; setting `token`
- * makes every request without `Authorization: Bearer <token>` a 401; `cutOnce` makes the next
- * download of `path` stop after `bytes` bytes, the connection closed.
+ * cutOnce(path, bytes, { length }), trickle(path, everyMs, maxBytes), trickles, close() }`: `requests` logs
+ * `{ path, authorization }`; setting `token` makes every request without `Authorization: Bearer
+ * <token>` a 401; `cutOnce` makes the next download of `path` stop after `bytes` bytes, the
+ * connection closed (with `length: false`, the answer has no Content-Length); `trickle` sends
+ * `path` one byte every `everyMs` (then closes after `maxBytes`, default 20), and `trickles` logs `{ path, sent, closed }`.
  */
 async function startHub(repos) {
   const files = new Map(Object.entries(repos).map(([id, dir]) => [id, listFiles(dir)]))
   const cuts = new Map()
+  const trickled = new Map()
   const hub = {
     url: '',
     requests: [],
     token: undefined,
-    cutOnce(file, bytes) {
-      cuts.set(file, bytes)
+    trickles: [],
+    cutOnce(file, bytes, { length = true } = {}) {
+      cuts.set(file, { bytes, length })
+    },
+    trickle(file, everyMs, maxBytes = 20) {
+      trickled.set(file, { everyMs, maxBytes })
     },
     close: () => new Promise((resolve) => {
       server.close(resolve)
@@ -80,16 +87,43 @@ async function startHub(repos) {
     if (!full) return fail(404, { 'X-Error-Code': 'EntryNotFound', 'X-Repo-Commit': COMMIT })
 
     const size = fs.statSync(full).size
-    res.writeHead(200, { 'Content-Length': size, 'X-Repo-Commit': COMMIT, ETag: `"${await etagOf(full)}"` })
+    const etag = `"${await etagOf(full)}"`
     const cut = cuts.get(file)
+    const start = (bytes) => {
+      const head = Buffer.alloc(bytes)
+      const fd = fs.openSync(full, 'r')
+      fs.readSync(fd, head, 0, bytes, 0)
+      fs.closeSync(fd)
+      return head
+    }
+    if (cut !== undefined && !cut.length) {
+      // no Content-Length: the body ends when the connection closes, so a cut looks complete
+      cuts.delete(file)
+      const head = `HTTP/1.1 200 OK\r\nX-Repo-Commit: ${COMMIT}\r\nETag: ${etag}\r\nConnection: close\r\n\r\n`
+      res.socket.write(Buffer.concat([Buffer.from(head), start(cut.bytes)]), () => res.socket.destroy())
+      return
+    }
+    res.writeHead(200, { 'Content-Length': size, 'X-Repo-Commit': COMMIT, ETag: etag })
+    if (trickled.has(file)) {
+      const { everyMs, maxBytes } = trickled.get(file)
+      const bytes = start(Math.min(size, maxBytes))
+      const log = { path: file, sent: 0, closed: false }
+      hub.trickles.push(log)
+      const timer = setInterval(() => {
+        if (log.sent === bytes.length) return res.socket?.destroy()
+        res.write(bytes.subarray(log.sent, log.sent + 1))
+        log.sent++
+      }, everyMs)
+      res.on('close', () => {
+        clearInterval(timer)
+        log.closed = true
+      })
+      return
+    }
     if (cut === undefined) return fs.createReadStream(full).pipe(res)
     // promise the whole file, send the start of it, and close the connection
     cuts.delete(file)
-    const head = Buffer.alloc(cut)
-    const fd = fs.openSync(full, 'r')
-    fs.readSync(fd, head, 0, cut, 0)
-    fs.closeSync(fd)
-    res.write(head, () => res.socket.destroy())
+    res.write(start(cut.bytes), () => res.socket.destroy())
   })
 
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))

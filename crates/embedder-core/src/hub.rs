@@ -19,13 +19,16 @@
 //! protocol we need is one GET per file: `{endpoint}/{repo}/resolve/{revision}/{path}`, whose answer
 //! (or first redirect) carries `X-Repo-Commit` and `ETag` / `X-Linked-Etag`.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::config::{read_json, Dtype};
 use crate::error::{Error, Result};
@@ -54,6 +57,9 @@ pub struct HubOptions {
     pub token: Option<String>,
     /// Default: `HF_HUB_OFFLINE` (`1`, `true`, `yes`, `on`).
     pub offline: Option<bool>,
+    /// Set to stop a download: the request in progress ends with [`Error::Aborted`] after its next
+    /// read (at most the download timeout when the server sends nothing).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl HubOptions {
@@ -81,6 +87,11 @@ impl HubOptions {
         self.offline = offline;
         self
     }
+
+    pub fn with_cancel(mut self, cancel: Option<Arc<AtomicBool>>) -> Self {
+        self.cancel = cancel;
+        self
+    }
 }
 
 impl std::fmt::Debug for HubOptions {
@@ -91,6 +102,7 @@ impl std::fmt::Debug for HubOptions {
             .field("endpoint", &self.endpoint)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("offline", &self.offline)
+            .field("cancel", &self.cancel.is_some())
             .finish()
     }
 }
@@ -153,9 +165,18 @@ fn no_folder_either(err: Error, model: &Path) -> Error {
 /// The snapshot folder of hub model `id` holding the files an embedder needs for `dtype` (or
 /// `model_file`), downloading what the cache lacks. Makes no request when the cache has them.
 pub fn resolve(id: &str, options: &HubOptions, dtype: Dtype, model_file: Option<&str>, progress: &mut DownloadProgress) -> Result<PathBuf> {
-    let settings = Settings::new(options, &|key| std::env::var(key).ok())?;
+    let settings = Settings::new(options, &|key| std::env::var_os(key))?;
     resolve_with(id, &settings, dtype, model_file, progress)
 }
+
+/// huggingface_hub's default `HF_HUB_DOWNLOAD_TIMEOUT`, in seconds.
+const DEFAULT_TIMEOUT_SECS: f64 = 10.0;
+/// The largest download timeout accepted, in seconds (11.6 days): far larger values overflow the
+/// deadlines the HTTP client computes.
+const MAX_TIMEOUT_SECS: f64 = 1e6;
+/// A download must bring at least this many bytes in every download-timeout window: a server
+/// trickling a byte a second never trips a per-read timeout, yet never finishes either.
+const MIN_BYTES_PER_WINDOW: u64 = 16 * 1024;
 
 /// What the options and the environment decide.
 #[derive(Debug)]
@@ -164,41 +185,131 @@ struct Settings {
     token: Option<String>,
     offline: bool,
     cache_dir: PathBuf,
+    /// What chose `cache_dir` (`cacheDir`, `HF_HUB_CACHE`, `HF_HOME`, …), named when it cannot be written.
+    cache_option: &'static str,
     revision: String,
     read_timeout: Duration,
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+fn invalid_var(option: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidOption { option, reason: reason.into() }
 }
 
 impl Settings {
-    fn new(options: &HubOptions, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
-        let var = |key: &str| env(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let endpoint = options.endpoint.clone().or_else(|| var("HF_ENDPOINT")).unwrap_or_else(|| DEFAULT_ENDPOINT.into());
-        let endpoint = endpoint.trim_end_matches('/').to_string();
-        if origin(&endpoint).is_none() {
-            return Err(Error::InvalidOption { option: "HF_ENDPOINT", reason: format!("`{endpoint}` is not an http:// or https:// URL") });
-        }
-        let home = || var("HOME").or_else(|| var("USERPROFILE")).map(PathBuf::from);
-        // huggingface_hub: HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface
-        let hf_home = var("HF_HOME")
-            .map(PathBuf::from)
-            .or_else(|| var("XDG_CACHE_HOME").map(|d| Path::new(&d).join("huggingface")))
-            .or_else(|| home().map(|h| h.join(".cache").join("huggingface")));
-        let cache_dir = match options.cache_dir.clone().or_else(|| var("HF_HUB_CACHE").map(PathBuf::from)) {
-            Some(dir) => dir,
-            None => hf_home.as_ref().map(|h| h.join("hub")).ok_or_else(|| Error::InvalidOption {
-                option: "cacheDir",
-                reason: "no home folder to put the model cache in; set `cacheDir` or HF_HUB_CACHE".into(),
-            })?,
+    fn new(options: &HubOptions, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Self> {
+        // a variable set to nothing (or to blanks) counts as unset, as in huggingface_hub
+        let raw = |key: &str| env(key).filter(|v| !v.to_string_lossy().trim().is_empty());
+        let text = |key: &'static str| -> Result<Option<String>> {
+            raw(key)
+                .map(|v| v.into_string().map(|s| s.trim().to_string()))
+                .transpose()
+                .map_err(|v| invalid_var(key, format!("`{}` is not valid UTF-8", v.to_string_lossy())))
         };
-        let token = options.token.clone().or_else(|| var("HF_TOKEN")).or_else(|| {
-            let path = var("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| hf_home.as_ref().map(|h| h.join("token")))?;
-            fs::read_to_string(path).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
-        });
-        let offline = options.offline.unwrap_or_else(|| {
-            var("HF_HUB_OFFLINE").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
-        });
-        let read_timeout = var("HF_HUB_DOWNLOAD_TIMEOUT").and_then(|s| s.parse::<f64>().ok()).filter(|s| *s > 0.0).unwrap_or(10.0);
+        let home = raw("HOME").or_else(|| raw("USERPROFILE")).map(PathBuf::from);
+        // huggingface_hub expands `~` in its path variables (os.path.expanduser)
+        let path = |key: &'static str| -> Result<Option<PathBuf>> {
+            let Some(value) = raw(key) else { return Ok(None) };
+            let Some(s) = value.to_str() else { return Ok(Some(PathBuf::from(value))) };
+            let s = s.trim();
+            match s.strip_prefix('~') {
+                Some(rest) if rest.is_empty() || rest.starts_with(['/', '\\']) => match &home {
+                    Some(home) => Ok(Some(home.join(rest.trim_start_matches(['/', '\\'])))),
+                    None => Err(invalid_var(key, format!("`{s}` starts with ~ but HOME is not set"))),
+                },
+                _ => Ok(Some(PathBuf::from(s))),
+            }
+        };
+
+        let (endpoint, endpoint_option) = match options.endpoint.clone() {
+            Some(endpoint) => (endpoint, "endpoint"),
+            None => (text("HF_ENDPOINT")?.unwrap_or_else(|| DEFAULT_ENDPOINT.into()), "HF_ENDPOINT"),
+        };
+        let endpoint = endpoint.trim().trim_end_matches('/').to_string();
+        if origin(&endpoint).is_none() || endpoint.contains(['?', '#']) || !endpoint.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(invalid_var(endpoint_option, format!("`{endpoint}` is not an http:// or https:// URL")));
+        }
+
+        // huggingface_hub: HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface
+        let hf_home = match (path("HF_HOME")?, path("XDG_CACHE_HOME")?) {
+            (Some(dir), _) => Some((dir, "HF_HOME")),
+            (None, Some(xdg)) => Some((xdg.join("huggingface"), "XDG_CACHE_HOME")),
+            (None, None) => home.as_ref().map(|h| (h.join(".cache").join("huggingface"), "HOME")),
+        };
+        let (cache_dir, cache_option) = match (options.cache_dir.clone(), path("HF_HUB_CACHE")?, &hf_home) {
+            (Some(dir), _, _) => (dir, "cacheDir"),
+            (None, Some(dir), _) => (dir, "HF_HUB_CACHE"),
+            (None, None, Some((home, option))) => (home.join("hub"), *option),
+            (None, None, None) => {
+                return Err(invalid_var("cacheDir", "no home folder to put the model cache in; set `cacheDir` or HF_HUB_CACHE"))
+            }
+        };
+
+        let token = match (options.token.clone(), text("HF_TOKEN")?) {
+            (Some(token), _) => Some((token, "token")),
+            (None, Some(token)) => Some((token, "HF_TOKEN")),
+            (None, None) => match path("HF_TOKEN_PATH")? {
+                Some(file) => read_token_file(&file).map_err(|reason| invalid_var("HF_TOKEN_PATH", reason))?.map(|t| (t, "HF_TOKEN_PATH")),
+                // the token file `huggingface-cli login` writes, when it can be read
+                None => hf_home.as_ref().and_then(|(h, _)| read_token_file(&h.join("token")).ok().flatten()).map(|t| (t, "HF_TOKEN_PATH")),
+            },
+        };
+        if let Some((token, option)) = &token {
+            // it goes into an Authorization header
+            if !token.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(invalid_var(option, "the token holds spaces, control or non-ASCII characters"));
+            }
+        }
+
+        let offline = match options.offline {
+            Some(offline) => offline,
+            None => match text("HF_HUB_OFFLINE")?.map(|v| v.to_ascii_lowercase()) {
+                None => false,
+                Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => true,
+                Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => false,
+                Some(v) => return Err(invalid_var("HF_HUB_OFFLINE", format!("`{v}` is not one of 1, true, yes, on, 0, false, no, off"))),
+            },
+        };
+
+        let read_timeout = match text("HF_HUB_DOWNLOAD_TIMEOUT")? {
+            None => Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS),
+            Some(s) => s
+                .parse::<f64>()
+                .ok()
+                .filter(|secs| *secs > 0.0 && *secs <= MAX_TIMEOUT_SECS)
+                .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                .ok_or_else(|| {
+                    invalid_var(
+                        "HF_HUB_DOWNLOAD_TIMEOUT",
+                        format!("`{s}` is not a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}"),
+                    )
+                })?,
+        };
         let revision = options.revision.clone().unwrap_or_else(|| DEFAULT_REVISION.into());
-        Ok(Settings { endpoint, token, offline, cache_dir, revision, read_timeout: Duration::from_secs_f64(read_timeout) })
+        Ok(Settings {
+            endpoint,
+            token: token.map(|(t, _)| t),
+            offline,
+            cache_dir,
+            cache_option,
+            revision,
+            read_timeout,
+            cancel: options.cancel.clone(),
+        })
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst))
+    }
+}
+
+/// The token in a token file: `None` when there is no such file (as huggingface_hub reads it);
+/// a file that exists but cannot be read is an error.
+fn read_token_file(file: &Path) -> std::result::Result<Option<String>, String> {
+    match fs::read_to_string(file) {
+        Ok(token) => Ok(Some(token.trim().to_string()).filter(|t| !t.is_empty())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read the token file {}: {e}", file.display())),
     }
 }
 
@@ -230,7 +341,7 @@ fn resolve_with(id: &str, settings: &Settings, dtype: Dtype, model_file: Option<
     if let Some(file) = model_file.filter(|f| !is_safe_path(f)) {
         return Err(Error::InvalidOption { option: "modelFile", reason: format!("`{file}` is not a relative path inside the model") });
     }
-    let repo = RepoCache { dir: settings.cache_dir.join(format!("models--{owner}--{name}")) };
+    let repo = RepoCache { dir: settings.cache_dir.join(format!("models--{owner}--{name}")), option: settings.cache_option };
     let revision = settings.revision.as_str();
     let commit = if is_commit_hash(revision) { Some(revision.to_string()) } else { repo.read_ref(revision) };
     let wanted = Wanted { dtype, model_file };
@@ -338,6 +449,8 @@ fn module_files(json: &Value, modules_path: &Path) -> Result<Vec<(String, bool)>
 /// One repository's folder in the cache.
 struct RepoCache {
     dir: PathBuf,
+    /// What chose the cache folder, named when it cannot be written.
+    option: &'static str,
 }
 
 impl RepoCache {
@@ -362,33 +475,47 @@ impl RepoCache {
 
     fn write_ref(&self, revision: &str, commit: &str) -> Result<()> {
         let path = self.dir.join("refs").join(revision);
-        replace_with(&path, |tmp| fs::write(tmp, commit))
+        self.replace_with(&path, |tmp| fs::write(tmp, commit))
+    }
+
+    fn error(&self, path: &Path, err: std::io::Error) -> Error {
+        cache_error(self.option, path, err)
+    }
+
+    /// Creates `path` atomically: `make` writes a temporary sibling, which is then renamed over it.
+    fn replace_with(&self, path: &Path, make: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {
+        let parent = path.parent().expect("cache paths have a parent. This is a bug.");
+        fs::create_dir_all(parent).map_err(|e| self.error(parent, e))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = parent.join(format!(".{name}.{}-{}.tmp", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let result = make(&tmp).and_then(|()| fs::rename(&tmp, path));
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(self.error(path, e));
+        }
+        Ok(())
     }
 }
 
-/// The cache folder could not be written.
-fn cache_error(path: &Path, err: std::io::Error) -> Error {
-    Error::InvalidOption {
-        option: "cacheDir",
-        reason: format!("cannot write the model cache at {}: {err}; set `cacheDir` or HF_HUB_CACHE to a writable folder", path.display()),
+/// The cache folder (chosen by `option`) could not be written at `path`. A folder that cannot
+/// be made or written (permissions, a file in the way, a read-only file system) is a bad option;
+/// a full disk or another I/O failure is not the option's fault.
+fn cache_error(option: &'static str, path: &Path, err: std::io::Error) -> Error {
+    use std::io::ErrorKind::*;
+    match err.kind() {
+        PermissionDenied | ReadOnlyFilesystem | NotADirectory | IsADirectory | AlreadyExists | InvalidFilename => Error::InvalidOption {
+            option,
+            reason: format!("cannot write the model cache at {}: {err}; set `cacheDir` or HF_HUB_CACHE to a writable folder", path.display()),
+        },
+        StorageFull | QuotaExceeded | FileTooLarge => Error::Runtime(format!(
+            "the disk holding the model cache is full: writing {} failed ({err}); free some space or set `cacheDir` or HF_HUB_CACHE to another disk",
+            path.display()
+        )),
+        _ => Error::Runtime(format!("cannot write the model cache at {}: {err}", path.display())),
     }
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Creates `path` atomically: `make` writes a temporary sibling, which is then renamed over it.
-fn replace_with(path: &Path, make: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {
-    let parent = path.parent().expect("cache paths have a parent. This is a bug.");
-    fs::create_dir_all(parent).map_err(|e| cache_error(parent, e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.{}-{}.tmp", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
-    let result = make(&tmp).and_then(|()| fs::rename(&tmp, path));
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(cache_error(path, e));
-    }
-    Ok(())
-}
 
 /// What the hub said about a file: the `X-Repo-Commit`, `ETag` / `X-Linked-Etag` and
 /// `X-Linked-Size` headers of its answer or of its redirect to a CDN.
@@ -397,6 +524,16 @@ struct FileMeta {
     commit: Option<String>,
     etag: Option<String>,
     size: Option<u64>,
+}
+
+/// What a downloaded file must match before it becomes a blob.
+struct Expected {
+    /// The `Content-Length` of the answer that carried the body.
+    content_length: Option<u64>,
+    /// The hub's `X-Linked-Size`.
+    linked_size: Option<u64>,
+    /// The ETag, when it is a sha256 (lowercase hex).
+    sha256: Option<String>,
 }
 
 struct Download<'a, 'p> {
@@ -491,6 +628,9 @@ impl Download<'_, '_> {
         let mut meta = FileMeta::default();
         let mut redirects = 0;
         let response = loop {
+            if settings.cancelled() {
+                return Err(Error::Aborted);
+            }
             let to_hub = origin(&url) == origin(&settings.endpoint);
             let mut request = self.agent.get(&url);
             let token = settings.token.as_ref().filter(|_| to_hub);
@@ -547,7 +687,7 @@ impl Download<'_, '_> {
                         _ => {
                             if let Some(commit) = &self.commit {
                                 // remembered as huggingface_hub does, so the next run does not ask again
-                                let _ = replace_with(&self.repo.no_exist(commit, path), |tmp| fs::write(tmp, b""));
+                                let _ = self.repo.replace_with(&self.repo.no_exist(commit, path), |tmp| fs::write(tmp, b""));
                             }
                             Ok(false)
                         }
@@ -568,25 +708,41 @@ impl Download<'_, '_> {
         }
         let blob = self.repo.blob(&etag);
         if !blob.is_file() {
-            let total = response.body().content_length().or(meta.size);
-            self.write_blob(response.into_body().into_reader(), &blob, total, path, &url)?;
+            let expected = Expected {
+                content_length: response.body().content_length(),
+                linked_size: meta.size,
+                // the hub's ETag of an LFS file is the sha256 of its content (a git file's is its git sha1)
+                sha256: (etag.len() == 64 && etag.chars().all(|c| c.is_ascii_hexdigit())).then(|| etag.to_ascii_lowercase()),
+            };
+            self.write_blob(response.into_body().into_reader(), &blob, &expected, path, &url)?;
         }
         self.link(path, &etag)?;
         Ok(true)
     }
 
     /// Streams a body into `blob` through a temporary file in the same folder, renamed into place
-    /// once complete: an interrupted download leaves nothing behind.
-    fn write_blob(&mut self, mut body: impl Read, blob: &Path, total: Option<u64>, path: &str, url: &str) -> Result<()> {
+    /// once complete and checked against what the hub said of it: an interrupted, cut or altered
+    /// download leaves nothing behind.
+    fn write_blob(&mut self, mut body: impl Read, blob: &Path, expected: &Expected, path: &str, url: &str) -> Result<()> {
         let blobs = blob.parent().expect("blob paths have a parent. This is a bug.");
-        fs::create_dir_all(blobs).map_err(|e| cache_error(blobs, e))?;
-        let mut tmp = tempfile::Builder::new().prefix(".").suffix(".incomplete").tempfile_in(blobs).map_err(|e| cache_error(blobs, e))?;
+        fs::create_dir_all(blobs).map_err(|e| self.repo.error(blobs, e))?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".").suffix(".incomplete");
+        // tempfile creates 0600 files; a blob is as readable as any file this process writes
+        // (0666 less the umask), as huggingface_hub leaves it, so that a shared cache works
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let mut tmp = builder.tempfile_in(blobs).map_err(|e| self.repo.error(blobs, e))?;
         let mut buffer = vec![0u8; 256 * 1024];
         let mut done = 0u64;
+        let mut sha256 = Sha256::new();
+        let total = expected.content_length.or(expected.linked_size);
         let of_total = |done: u64| match total {
             Some(total) => format!("{done} of {total} bytes"),
             None => format!("{done} bytes"),
         };
+        let timeout = self.settings.read_timeout;
+        let (mut window_start, mut window_bytes) = (Instant::now(), 0u64);
         (self.progress)(0, total, path);
         loop {
             let n = match body.read(&mut buffer) {
@@ -600,15 +756,43 @@ impl Download<'_, '_> {
                     })
                 }
             };
-            tmp.write_all(&buffer[..n]).map_err(|e| cache_error(tmp.path(), e))?;
+            if self.settings.cancelled() {
+                return Err(Error::Aborted);
+            }
+            tmp.write_all(&buffer[..n]).map_err(|e| self.repo.error(tmp.path(), e))?;
+            sha256.update(&buffer[..n]);
             done += n as u64;
+            window_bytes += n as u64;
             (self.progress)(done, total, path);
+            if window_start.elapsed() >= timeout {
+                if window_bytes < MIN_BYTES_PER_WINDOW && total.is_none_or(|total| done < total) {
+                    return Err(Error::Network {
+                        url: url.into(),
+                        reason: format!(
+                            "the transfer stalled: {window_bytes} bytes in {:.1} s (HF_HUB_DOWNLOAD_TIMEOUT), {} so far",
+                            window_start.elapsed().as_secs_f64(),
+                            of_total(done)
+                        ),
+                    });
+                }
+                (window_start, window_bytes) = (Instant::now(), 0);
+            }
         }
-        if total.is_some_and(|total| total != done) {
-            return Err(Error::Network { url: url.into(), reason: format!("the connection closed after {}", of_total(done)) });
+        let failed = |reason: String| Err(Error::Network { url: url.into(), reason });
+        if expected.content_length.is_some_and(|n| n != done) {
+            return failed(format!("the connection closed after {}", of_total(done)));
         }
-        tmp.as_file().sync_all().map_err(|e| cache_error(tmp.path(), e))?;
-        tmp.persist(blob).map_err(|e| cache_error(blob, e.error))?;
+        if let Some(size) = expected.linked_size.filter(|n| *n != done) {
+            return failed(format!("{done} bytes arrived, but the hub gave the file's size as {size} bytes (X-Linked-Size)"));
+        }
+        let digest: String = sha256.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if let Some(want) = expected.sha256.as_ref().filter(|want| **want != digest) {
+            return failed(format!(
+                "the {done} bytes that arrived have sha256 {digest}, not the {want} the hub gave as the file's ETag; the download was cut short or altered"
+            ));
+        }
+        tmp.as_file().sync_all().map_err(|e| self.repo.error(tmp.path(), e))?;
+        tmp.persist(blob).map_err(|e| self.repo.error(blob, e.error))?;
         Ok(())
     }
 
@@ -618,7 +802,7 @@ impl Download<'_, '_> {
         let commit = self.commit.as_deref().expect("the commit is known before linking. This is a bug.");
         let blob = self.repo.blob(etag);
         let target = format!("{}blobs/{etag}", "../".repeat(path.split('/').count() + 1));
-        replace_with(&self.repo.snapshot(commit).join(path), |tmp| {
+        self.repo.replace_with(&self.repo.snapshot(commit).join(path), |tmp| {
             #[cfg(unix)]
             let linked = std::os::unix::fs::symlink(&target, tmp).is_ok();
             #[cfg(windows)]
@@ -767,7 +951,7 @@ mod tests {
 
     fn settings(vars: &[(&str, &str)], options: HubOptions) -> Result<Settings> {
         let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::new(&options, &move |k| vars.get(k).cloned())
+        Settings::new(&options, &move |k| vars.get(k).map(OsString::from))
     }
 
     #[test]
@@ -807,6 +991,83 @@ mod tests {
         let home = dir.path().to_str().unwrap();
         assert_eq!(settings(&[("HF_HOME", home)], HubOptions::default()).unwrap().token.as_deref(), Some("hf_file"));
         assert_eq!(settings(&[("HF_HOME", home), ("HF_TOKEN", "hf_env")], HubOptions::default()).unwrap().token.as_deref(), Some("hf_env"));
+    }
+
+    #[test]
+    fn bad_environment_values_are_invalid_options_naming_the_variable() {
+        let home = [("HOME", "/h")];
+        for (var, value) in [
+            ("HF_HUB_DOWNLOAD_TIMEOUT", "inf"),
+            ("HF_HUB_DOWNLOAD_TIMEOUT", "1e20"),
+            ("HF_HUB_DOWNLOAD_TIMEOUT", "NaN"),
+            ("HF_HUB_DOWNLOAD_TIMEOUT", "0"),
+            ("HF_HUB_DOWNLOAD_TIMEOUT", "-5"),
+            ("HF_HUB_DOWNLOAD_TIMEOUT", "ten"),
+            ("HF_HUB_OFFLINE", "maybe"),
+            ("HF_ENDPOINT", "huggingface.co"),
+            ("HF_ENDPOINT", "https://"),
+            ("HF_ENDPOINT", "https://hub.example/x?y=1"),
+            ("HF_ENDPOINT", "https://hub example"),
+            ("HF_TOKEN", "hf_a\nInjected: 1"),
+        ] {
+            let err = settings(&[home[0], (var, value)], HubOptions::default()).unwrap_err();
+            assert_eq!(err.code(), "ERR_INVALID_OPTION", "{var}={value:?}");
+            assert!(matches!(&err, Error::InvalidOption { option, .. } if *option == var), "{var}={value:?}: {err}");
+        }
+        let timeout = |v: &str| settings(&[home[0], ("HF_HUB_DOWNLOAD_TIMEOUT", v)], HubOptions::default()).unwrap().read_timeout;
+        assert_eq!(timeout("2.5"), Duration::from_millis(2500));
+        assert_eq!(timeout(" "), Duration::from_secs(10));
+        assert!(!settings(&[home[0], ("HF_HUB_OFFLINE", "off")], HubOptions::default()).unwrap().offline);
+
+        // not UTF-8
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            let err = Settings::new(&HubOptions::default(), &|k| match k {
+                "HOME" => Some("/h".into()),
+                "HF_ENDPOINT" => Some(OsString::from_vec(vec![b'h', 0xff])),
+                _ => None,
+            })
+            .unwrap_err();
+            assert!(matches!(err, Error::InvalidOption { option: "HF_ENDPOINT", .. }), "{err}");
+        }
+
+        // a token file that exists but cannot be read; a missing one is no token, as in huggingface_hub
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().to_str().unwrap();
+        let err = settings(&[home[0], ("HF_TOKEN_PATH", folder)], HubOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::InvalidOption { option: "HF_TOKEN_PATH", .. }), "{err}");
+        let missing = dir.path().join("no-token");
+        assert_eq!(settings(&[home[0], ("HF_TOKEN_PATH", missing.to_str().unwrap())], HubOptions::default()).unwrap().token, None);
+
+        // `~` is the home folder, as huggingface_hub expands it
+        let s = settings(&[home[0], ("HF_HOME", "~/hf")], HubOptions::default()).unwrap();
+        assert_eq!((s.cache_dir.as_path(), s.cache_option), (Path::new("/h/hf/hub"), "HF_HOME"));
+        let err = settings(&[("HF_HUB_CACHE", "~/hub")], HubOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::InvalidOption { option: "HF_HUB_CACHE", .. }), "{err}");
+    }
+
+    #[test]
+    fn a_full_disk_is_an_io_failure_not_a_bad_cache_option() {
+        let path = Path::new("/cache/blobs/x");
+        for err in [std::io::Error::from(std::io::ErrorKind::StorageFull), std::io::Error::from_raw_os_error(28)] {
+            let err = cache_error("cacheDir", path, err);
+            assert_eq!(err.code(), "ERR_RUNTIME", "{err}");
+            assert!(err.to_string().contains("full") && err.to_string().contains("free some space"), "{err}");
+        }
+        let err = cache_error("HF_HUB_CACHE", path, std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert!(matches!(err, Error::InvalidOption { option: "HF_HUB_CACHE", .. }), "{err}");
+    }
+
+    #[test]
+    fn a_cache_folder_that_is_a_file_is_an_invalid_option_naming_its_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, b"").unwrap();
+        let s = settings(&[("HF_HUB_CACHE", file.to_str().unwrap())], HubOptions::default().with_offline(Some(false))).unwrap();
+        let repo = RepoCache { dir: s.cache_dir.join("models--a--b"), option: s.cache_option };
+        let err = repo.write_ref("main", "0123").unwrap_err();
+        assert!(matches!(err, Error::InvalidOption { option: "HF_HUB_CACHE", .. }), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::embedder::{Embedder, EmbedderOptions, Progress};
@@ -82,11 +83,22 @@ pub struct ModelService {
     /// thread keeps ONNX Runtime's thread pool warm: with a different thread per call (a blocking
     /// pool), single short queries were measurably slower.
     jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    /// Set by [`ModelService::dispose`]: stops a hub download in progress.
+    cancel: Arc<AtomicBool>,
+    /// Becomes `true` on dispose, so that calls waiting for the model to load reject at once.
+    disposed: tokio::sync::watch::Sender<bool>,
 }
 
 impl ModelService {
-    pub fn new(options: EmbedderOptions) -> Self {
-        ModelService { state: Arc::new(Mutex::new(State::Unloaded(Box::new(options)))), jobs: Mutex::new(None) }
+    pub fn new(mut options: EmbedderOptions) -> Self {
+        let cancel = Arc::new(AtomicBool::new(false));
+        options.hub = options.hub.with_cancel(Some(cancel.clone()));
+        ModelService {
+            state: Arc::new(Mutex::new(State::Unloaded(Box::new(options)))),
+            jobs: Mutex::new(None),
+            cancel,
+            disposed: tokio::sync::watch::Sender::new(false),
+        }
     }
 
     fn submit(&self, job: Job) -> Result<()> {
@@ -116,19 +128,25 @@ impl ModelService {
         sender.send(job).map_err(|_| Error::Runtime("the model thread stopped".into()))
     }
 
-    /// The model, loading it on first use. Blocks: call from the model thread.
+    /// The model, loading it on first use. Blocks: call from the model thread (the only one
+    /// that loads).
     fn embedder(state: &Mutex<State>) -> Result<Arc<Embedder>> {
+        let options = match &*state.lock().unwrap_or_else(|p| p.into_inner()) {
+            State::Loaded(e) => return Ok(e.clone()),
+            State::Disposed => return Err(Error::Disposed),
+            State::Unloaded(options) => options.clone(),
+        };
+        // loading (a hub download, perhaps) runs without the lock: dispose() must not wait for it
+        let loaded = catch_panic(|| Embedder::load(&options));
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-        match &*state {
-            State::Loaded(e) => Ok(e.clone()),
-            State::Disposed => Err(Error::Disposed),
-            State::Unloaded(options) => {
-                let embedder = Arc::new(catch_panic(|| Embedder::load(options))?);
-                crate::memory::release_freed_memory();
-                *state = State::Loaded(embedder.clone());
-                Ok(embedder)
-            }
+        if matches!(*state, State::Disposed) {
+            // a download stopped by dispose() ends as Aborted; the caller asked for a disposed model
+            return Err(Error::Disposed);
         }
+        let embedder = Arc::new(loaded?);
+        crate::memory::release_freed_memory();
+        *state = State::Loaded(embedder.clone());
+        Ok(embedder)
     }
 
     /// The loaded model, if it is loaded.
@@ -145,6 +163,8 @@ impl ModelService {
 
     /// Frees the model; queued calls reject with [`Error::Disposed`], a running batch finishes.
     pub fn dispose(&self) {
+        self.disposed.send_replace(true);
+        self.cancel.store(true, Ordering::SeqCst);
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = State::Disposed;
         // the model thread, its stack and its allocator arena go now, not when the service is dropped
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -162,11 +182,23 @@ impl ModelService {
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let state = self.state.clone();
+        let loading = self.loaded().is_none();
+        let mut disposed = self.disposed.subscribe();
         self.submit(Box::new(move || {
             let result = ModelService::embedder(&state).and_then(|embedder| catch_panic(|| work(&embedder)));
             let _ = tx.send(result);
         }))?;
-        rx.await.map_err(|_| Error::Runtime("the model thread stopped".into()))?
+        let result = async { rx.await.map_err(|_| Error::Runtime("the model thread stopped".into()))? };
+        if !loading {
+            // a running batch finishes even if the model is disposed meanwhile
+            return result.await;
+        }
+        // while the model loads (a download can take minutes), dispose() rejects the call at once;
+        // the model thread sees the cancelled download after its next read
+        tokio::select! {
+            result = result => result,
+            _ = disposed.wait_for(|disposed| *disposed) => Err(Error::Disposed),
+        }
     }
 
     /// Embeds texts into one row-major buffer (`texts.len() × dimension`), optionally truncated

@@ -65,6 +65,12 @@ struct Behaviour {
     cdn: Option<String>,
     /// Close the connection after this many bytes of the file with this path, once.
     cut: Option<(String, usize)>,
+    /// With `cut`: send no `Content-Length` (the body ends when the connection closes).
+    cut_without_length: bool,
+    /// Announce this `Content-Length` for the file with this path, once, and send the whole file.
+    short_length: Option<(String, usize)>,
+    /// Send the file with this path one byte every interval (at most 100 bytes, then close).
+    trickle: Option<(String, std::time::Duration)>,
 }
 
 /// A tiny HTTP/1.1 server: one request per connection, in the hub's URL layout
@@ -205,31 +211,42 @@ fn serve(
         return respond(&mut stream, "302 Found", &headers, b"");
     }
     drop(b);
-    let cut = {
+    let (cut, without_length, short, trickle) = {
         let mut b = behaviour.lock().unwrap();
-        match &b.cut {
-            Some((p, n)) if p == path => {
-                let n = *n;
-                b.cut = None;
-                Some(n)
-            }
-            _ => None,
-        }
+        let cut = b.cut.take_if(|(p, _)| p == path).map(|(_, n)| n);
+        let short = b.short_length.take_if(|(p, _)| p == path).map(|(_, n)| n);
+        let trickle = b.trickle.clone().filter(|(p, _)| p == path).map(|(_, every)| every);
+        (cut, b.cut_without_length, short, trickle)
     };
-    match cut {
-        // promise the whole file, send part of it, and close
-        Some(n) => {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Repo-Commit: {}\r\nETag: \"{etag}\"\r\nConnection: close\r\n\r\n",
-                bytes.len(),
-                repo.commit
-            );
-            let _ = stream.write_all(head.as_bytes());
+    let head = |length: Option<usize>| {
+        let length = length.map(|n| format!("Content-Length: {n}\r\n")).unwrap_or_default();
+        format!("HTTP/1.1 200 OK\r\n{length}X-Repo-Commit: {}\r\nETag: \"{etag}\"\r\nConnection: close\r\n\r\n", repo.commit)
+    };
+    match (cut, short, trickle) {
+        // promise the whole file (or nothing), send part of it, and close
+        (Some(n), _, _) => {
+            let _ = stream.write_all(head((!without_length).then_some(bytes.len())).as_bytes());
             let _ = stream.write_all(&bytes[..n]);
             let _ = stream.flush();
             let _ = stream.shutdown(Shutdown::Both);
         }
-        None => respond(&mut stream, "200 OK", &[commit, ("ETag", format!("\"{etag}\""))], bytes),
+        // promise less than the file and send all of it
+        (None, Some(n), _) => {
+            let _ = stream.write_all(head(Some(n)).as_bytes());
+            let _ = stream.write_all(bytes);
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        (None, None, Some(every)) => {
+            let _ = stream.write_all(head(Some(bytes.len())).as_bytes());
+            for byte in bytes.iter().take(100) {
+                if stream.write_all(&[*byte]).and_then(|()| stream.flush()).is_err() {
+                    break;
+                }
+                std::thread::sleep(every);
+            }
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        (None, None, None) => respond(&mut stream, "200 OK", &[commit, ("ETag", format!("\"{etag}\""))], bytes),
     }
 }
 
@@ -534,4 +551,89 @@ fn folders_win_over_hub_ids_and_other_values_stay_paths() {
     let err = hub::model_folder(Path::new("models/x"), &refused, Dtype::Fp32, None, &mut |_, _, _| {}).unwrap_err();
     assert_eq!(err.code(), "ERR_NETWORK");
     assert!(err.to_string().contains(&format!("no folder {}", cwd.join("models/x").display())), "{err}");
+}
+
+/// The blob of `file` of tiny-bert-cls in `cache`, and any temporary file left beside the blobs.
+fn blob_and_leftovers(cache: &Path, repo: &str, file: &str) -> (PathBuf, Vec<String>) {
+    let original = std::fs::read(model_dir("tiny-bert-cls").join(file)).unwrap();
+    let repo_dir = cache.join(format!("models--{}", repo.replace('/', "--")));
+    let leftovers = files_under(&repo_dir).into_iter().filter(|f| f.contains(".incomplete") || f.ends_with(".tmp")).collect();
+    (repo_dir.join("blobs").join(etag_of(&original)), leftovers)
+}
+
+#[test]
+fn a_body_cut_short_without_length_or_longer_than_announced_never_becomes_a_blob() {
+    let original = std::fs::read(model_dir("tiny-bert-cls").join("onnx/model.onnx")).unwrap();
+    for case in ["cut without Content-Length", "Content-Length smaller than the body"] {
+        let server = Server::start(vec![("test/tiny-bert-cls", Repo::from_model("tiny-bert-cls", &[]))]);
+        {
+            let mut b = server.behaviour.lock().unwrap();
+            if case.starts_with("cut") {
+                b.cut = Some(("onnx/model.onnx".into(), 100_000));
+                b.cut_without_length = true;
+            } else {
+                b.short_length = Some(("onnx/model.onnx".into(), 100_000));
+            }
+        }
+        let cache = tempfile::tempdir().unwrap();
+        let opts = options(&server.url(), cache.path());
+        let err = resolve("test/tiny-bert-cls", &opts, Dtype::Fp32).unwrap_err();
+        assert_eq!(err.code(), "ERR_NETWORK", "{case}: {err}");
+        assert!(err.to_string().contains("onnx/model.onnx") && err.to_string().contains("sha256"), "{case}: {err}");
+        let (blob, leftovers) = blob_and_leftovers(cache.path(), "test/tiny-bert-cls", "onnx/model.onnx");
+        assert!(!blob.exists(), "{case}: the cut file was kept as a blob");
+        assert_eq!(leftovers, Vec::<String>::new(), "{case}");
+
+        // the hub is healthy again: the next load downloads the file and works
+        let snapshot = resolve("test/tiny-bert-cls", &opts, Dtype::Fp32).unwrap();
+        assert_eq!(std::fs::read(snapshot.join("onnx/model.onnx")).unwrap(), original, "{case}");
+        let embedder_options = EmbedderOptions::new("test/tiny-bert-cls", runtime_library()).with_hub(opts);
+        assert_eq!(embed(embedder_options), local_vectors("tiny-bert-cls"), "{case}");
+    }
+}
+
+#[test]
+fn a_cancelled_download_stops_after_its_next_read_and_leaves_nothing() {
+    let server = Server::start(vec![("test/tiny-bert-cls", Repo::from_model("tiny-bert-cls", &[]))]);
+    server.behaviour.lock().unwrap().trickle = Some(("onnx/model.onnx".into(), std::time::Duration::from_millis(100)));
+    let cache = tempfile::tempdir().unwrap();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let opts = options(&server.url(), cache.path()).with_cancel(Some(cancel.clone()));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let download = std::thread::spawn(move || {
+        hub::resolve("test/tiny-bert-cls", &opts, Dtype::Fp32, None, &mut |done, _, file| {
+            if file == "onnx/model.onnx" && done > 0 {
+                let _ = started_tx.send(());
+            }
+        })
+    });
+    started_rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the download starts");
+    let cancelled_at = std::time::Instant::now();
+    cancel.store(true, Ordering::SeqCst);
+    let err = download.join().unwrap().unwrap_err();
+    assert!(cancelled_at.elapsed() < std::time::Duration::from_secs(2), "{:?}", cancelled_at.elapsed());
+    assert_eq!(err.code(), "ERR_ABORTED", "{err}");
+    let (blob, leftovers) = blob_and_leftovers(cache.path(), "test/tiny-bert-cls", "onnx/model.onnx");
+    assert!(!blob.exists());
+    assert_eq!(leftovers, Vec::<String>::new());
+}
+
+#[cfg(unix)]
+#[test]
+fn blobs_are_as_readable_as_other_files_the_process_writes() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start(vec![("test/tiny-bert-cls", Repo::from_model("tiny-bert-cls", &[]))]);
+    let cache = tempfile::tempdir().unwrap();
+    resolve("test/tiny-bert-cls", &options(&server.url(), cache.path()), Dtype::Fp32).unwrap();
+    // a file written the ordinary way gets 0666 less the umask
+    let reference = cache.path().join("reference");
+    std::fs::write(&reference, b"").unwrap();
+    let want = std::fs::metadata(&reference).unwrap().permissions().mode() & 0o777;
+    assert_ne!(want & 0o044, 0, "this test needs a umask that lets others read (such as 022), not {want:o}");
+    let blobs = cache.path().join("models--test--tiny-bert-cls/blobs");
+    for entry in std::fs::read_dir(&blobs).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, want, "{} is {mode:o}, not {want:o}", entry.path().display());
+    }
 }
