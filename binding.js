@@ -79,4 +79,18 @@ function runtimeLibrary(platform = PLATFORM) {
   return candidates.find((candidate) => fs.existsSync(candidate)) ?? candidates[0]
 }
 
-module.exports = { native: loadNative(), runtimeLibrary, platform: PLATFORM }
+const native = loadNative()
+
+// process.exit() runs libonnxruntime's C++ static destructors: no model thread may be inside ONNX
+// Runtime then (a worker's exit ends the worker, not the process, and leaves ONNX Runtime alone)
+if (require('node:worker_threads').isMainThread) {
+  process.on('exit', (code) => {
+    try {
+      native.prepareExit(code)
+    } catch {
+      // an exit listener that throws changes the exit code; the process ends either way
+    }
+  })
+}
+
+module.exports = { native, runtimeLibrary, platform: PLATFORM }

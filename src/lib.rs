@@ -18,3 +18,15 @@ pub use service::NativeService;
 pub fn default_threads() -> u32 {
     embedder_core::default_threads() as u32
 }
+
+/// For the main thread's `exit` event, before Node.js calls `exit()`, which runs ONNX Runtime's
+/// C++ static destructors: stops the runs in progress and waits (up to 2 s) for every model
+/// thread to leave ONNX Runtime. A model still loading after that (a session cannot be stopped
+/// while it is created) ends the process at once with `code`, without the destructors.
+#[napi_derive::napi]
+pub fn prepare_exit(code: i32) -> napi::Result<()> {
+    error::guard(|| {
+        embedder_core::runtime::prepare_exit(code, std::time::Duration::from_secs(2));
+        Ok(())
+    })
+}
