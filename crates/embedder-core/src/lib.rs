@@ -15,6 +15,7 @@ pub mod hub;
 pub mod lexical;
 pub mod memory;
 pub mod modules;
+pub mod onnx;
 pub mod pooling;
 pub mod quantize;
 pub mod runtime;

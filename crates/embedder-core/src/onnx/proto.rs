@@ -1,0 +1,359 @@
+//! The ONNX model format (`onnx/onnx.proto`, IR version 10) as prost messages, written out so that
+//! no protobuf compiler is needed to build. Every field that affects inference is here, so a graph
+//! read and written again computes the same thing; the multi-device annotations of IR 11
+//! (`configuration`, `device_configurations`) are not, and are dropped. `onnx.proto` is proto2:
+//! scalar fields keep their presence (`Option`), and large tensor payloads stay slices of the file's
+//! buffer (`Bytes`).
+
+use bytes::Bytes;
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ModelProto {
+    #[prost(int64, optional, tag = "1")]
+    pub ir_version: Option<i64>,
+    #[prost(message, repeated, tag = "8")]
+    pub opset_import: Vec<OperatorSetIdProto>,
+    #[prost(string, optional, tag = "2")]
+    pub producer_name: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    pub producer_version: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    pub domain: Option<String>,
+    #[prost(int64, optional, tag = "5")]
+    pub model_version: Option<i64>,
+    #[prost(string, optional, tag = "6")]
+    pub doc_string: Option<String>,
+    #[prost(message, optional, tag = "7")]
+    pub graph: Option<GraphProto>,
+    #[prost(message, repeated, tag = "14")]
+    pub metadata_props: Vec<StringStringEntryProto>,
+    #[prost(message, repeated, tag = "20")]
+    pub training_info: Vec<TrainingInfoProto>,
+    #[prost(message, repeated, tag = "25")]
+    pub functions: Vec<FunctionProto>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OperatorSetIdProto {
+    #[prost(string, optional, tag = "1")]
+    pub domain: Option<String>,
+    #[prost(int64, optional, tag = "2")]
+    pub version: Option<i64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StringStringEntryProto {
+    #[prost(string, optional, tag = "1")]
+    pub key: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    pub value: Option<String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TrainingInfoProto {
+    #[prost(message, optional, tag = "1")]
+    pub initialization: Option<GraphProto>,
+    #[prost(message, optional, tag = "2")]
+    pub algorithm: Option<GraphProto>,
+    #[prost(message, repeated, tag = "3")]
+    pub initialization_binding: Vec<StringStringEntryProto>,
+    #[prost(message, repeated, tag = "4")]
+    pub update_binding: Vec<StringStringEntryProto>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GraphProto {
+    #[prost(message, repeated, tag = "1")]
+    pub node: Vec<NodeProto>,
+    #[prost(string, optional, tag = "2")]
+    pub name: Option<String>,
+    #[prost(message, repeated, tag = "5")]
+    pub initializer: Vec<TensorProto>,
+    #[prost(message, repeated, tag = "15")]
+    pub sparse_initializer: Vec<SparseTensorProto>,
+    #[prost(string, optional, tag = "10")]
+    pub doc_string: Option<String>,
+    #[prost(message, repeated, tag = "11")]
+    pub input: Vec<ValueInfoProto>,
+    #[prost(message, repeated, tag = "12")]
+    pub output: Vec<ValueInfoProto>,
+    #[prost(message, repeated, tag = "13")]
+    pub value_info: Vec<ValueInfoProto>,
+    #[prost(message, repeated, tag = "14")]
+    pub quantization_annotation: Vec<TensorAnnotation>,
+    #[prost(message, repeated, tag = "16")]
+    pub metadata_props: Vec<StringStringEntryProto>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TensorAnnotation {
+    #[prost(string, optional, tag = "1")]
+    pub tensor_name: Option<String>,
+    #[prost(message, repeated, tag = "2")]
+    pub quant_parameter_tensor_names: Vec<StringStringEntryProto>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NodeProto {
+    #[prost(string, repeated, tag = "1")]
+    pub input: Vec<String>,
+    #[prost(string, repeated, tag = "2")]
+    pub output: Vec<String>,
+    #[prost(string, optional, tag = "3")]
+    pub name: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    pub op_type: Option<String>,
+    #[prost(string, optional, tag = "7")]
+    pub domain: Option<String>,
+    #[prost(string, optional, tag = "8")]
+    pub overload: Option<String>,
+    #[prost(message, repeated, tag = "5")]
+    pub attribute: Vec<AttributeProto>,
+    #[prost(string, optional, tag = "6")]
+    pub doc_string: Option<String>,
+    #[prost(message, repeated, tag = "9")]
+    pub metadata_props: Vec<StringStringEntryProto>,
+}
+
+/// `AttributeProto.type`.
+pub mod attribute_type {
+    pub const FLOAT: i32 = 1;
+    pub const INT: i32 = 2;
+    pub const STRING: i32 = 3;
+    pub const TENSOR: i32 = 4;
+    pub const FLOATS: i32 = 6;
+    pub const INTS: i32 = 7;
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AttributeProto {
+    #[prost(string, optional, tag = "1")]
+    pub name: Option<String>,
+    #[prost(string, optional, tag = "21")]
+    pub ref_attr_name: Option<String>,
+    #[prost(string, optional, tag = "13")]
+    pub doc_string: Option<String>,
+    #[prost(int32, optional, tag = "20")]
+    pub r#type: Option<i32>,
+    #[prost(float, optional, tag = "2")]
+    pub f: Option<f32>,
+    #[prost(int64, optional, tag = "3")]
+    pub i: Option<i64>,
+    #[prost(bytes = "vec", optional, tag = "4")]
+    pub s: Option<Vec<u8>>,
+    #[prost(message, optional, tag = "5")]
+    pub t: Option<TensorProto>,
+    #[prost(message, optional, boxed, tag = "6")]
+    pub g: Option<Box<GraphProto>>,
+    #[prost(message, optional, tag = "22")]
+    pub sparse_tensor: Option<SparseTensorProto>,
+    #[prost(message, optional, tag = "14")]
+    pub tp: Option<TypeProto>,
+    #[prost(float, repeated, packed = "false", tag = "7")]
+    pub floats: Vec<f32>,
+    #[prost(int64, repeated, packed = "false", tag = "8")]
+    pub ints: Vec<i64>,
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub strings: Vec<Vec<u8>>,
+    #[prost(message, repeated, tag = "10")]
+    pub tensors: Vec<TensorProto>,
+    #[prost(message, repeated, tag = "11")]
+    pub graphs: Vec<GraphProto>,
+    #[prost(message, repeated, tag = "23")]
+    pub sparse_tensors: Vec<SparseTensorProto>,
+    #[prost(message, repeated, tag = "15")]
+    pub type_protos: Vec<TypeProto>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ValueInfoProto {
+    #[prost(string, optional, tag = "1")]
+    pub name: Option<String>,
+    #[prost(message, optional, tag = "2")]
+    pub r#type: Option<TypeProto>,
+    #[prost(string, optional, tag = "3")]
+    pub doc_string: Option<String>,
+    #[prost(message, repeated, tag = "4")]
+    pub metadata_props: Vec<StringStringEntryProto>,
+}
+
+/// `TensorProto.data_type`.
+pub mod data_type {
+    pub const FLOAT: i32 = 1;
+    pub const UINT8: i32 = 2;
+    pub const INT8: i32 = 3;
+    pub const INT32: i32 = 6;
+    pub const INT64: i32 = 7;
+    pub const FLOAT16: i32 = 10;
+    pub const BFLOAT16: i32 = 16;
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TensorProto {
+    #[prost(int64, repeated, packed = "false", tag = "1")]
+    pub dims: Vec<i64>,
+    #[prost(int32, optional, tag = "2")]
+    pub data_type: Option<i32>,
+    #[prost(message, optional, tag = "3")]
+    pub segment: Option<tensor_proto::Segment>,
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
+    #[prost(int32, repeated, tag = "5")]
+    pub int32_data: Vec<i32>,
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    pub string_data: Vec<Vec<u8>>,
+    #[prost(int64, repeated, tag = "7")]
+    pub int64_data: Vec<i64>,
+    #[prost(string, optional, tag = "8")]
+    pub name: Option<String>,
+    #[prost(string, optional, tag = "12")]
+    pub doc_string: Option<String>,
+    #[prost(bytes = "bytes", optional, tag = "9")]
+    pub raw_data: Option<Bytes>,
+    #[prost(message, repeated, tag = "13")]
+    pub external_data: Vec<StringStringEntryProto>,
+    #[prost(int32, optional, tag = "14")]
+    pub data_location: Option<i32>,
+    #[prost(double, repeated, tag = "10")]
+    pub double_data: Vec<f64>,
+    #[prost(uint64, repeated, tag = "11")]
+    pub uint64_data: Vec<u64>,
+    #[prost(message, repeated, tag = "16")]
+    pub metadata_props: Vec<StringStringEntryProto>,
+}
+
+pub mod tensor_proto {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Segment {
+        #[prost(int64, optional, tag = "1")]
+        pub begin: Option<i64>,
+        #[prost(int64, optional, tag = "2")]
+        pub end: Option<i64>,
+    }
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SparseTensorProto {
+    #[prost(message, optional, tag = "1")]
+    pub values: Option<TensorProto>,
+    #[prost(message, optional, tag = "2")]
+    pub indices: Option<TensorProto>,
+    #[prost(int64, repeated, packed = "false", tag = "3")]
+    pub dims: Vec<i64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TensorShapeProto {
+    #[prost(message, repeated, tag = "1")]
+    pub dim: Vec<tensor_shape_proto::Dimension>,
+}
+
+pub mod tensor_shape_proto {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Dimension {
+        #[prost(oneof = "dimension::Value", tags = "1, 2")]
+        pub value: Option<dimension::Value>,
+        #[prost(string, optional, tag = "3")]
+        pub denotation: Option<String>,
+    }
+
+    pub mod dimension {
+        #[derive(Clone, PartialEq, prost::Oneof)]
+        pub enum Value {
+            #[prost(int64, tag = "1")]
+            DimValue(i64),
+            #[prost(string, tag = "2")]
+            DimParam(String),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TypeProto {
+    #[prost(oneof = "type_proto::Value", tags = "1, 4, 5, 9, 8")]
+    pub value: Option<type_proto::Value>,
+    #[prost(string, optional, tag = "6")]
+    pub denotation: Option<String>,
+}
+
+pub mod type_proto {
+    use super::TensorShapeProto;
+
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Value {
+        #[prost(message, tag = "1")]
+        TensorType(Tensor),
+        #[prost(message, tag = "4")]
+        SequenceType(Box<Sequence>),
+        #[prost(message, tag = "5")]
+        MapType(Box<Map>),
+        #[prost(message, tag = "9")]
+        OptionalType(Box<Optional>),
+        #[prost(message, tag = "8")]
+        SparseTensorType(SparseTensor),
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Tensor {
+        #[prost(int32, optional, tag = "1")]
+        pub elem_type: Option<i32>,
+        #[prost(message, optional, tag = "2")]
+        pub shape: Option<TensorShapeProto>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Sequence {
+        #[prost(message, optional, boxed, tag = "1")]
+        pub elem_type: Option<Box<super::TypeProto>>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Map {
+        #[prost(int32, optional, tag = "1")]
+        pub key_type: Option<i32>,
+        #[prost(message, optional, boxed, tag = "2")]
+        pub value_type: Option<Box<super::TypeProto>>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Optional {
+        #[prost(message, optional, boxed, tag = "1")]
+        pub elem_type: Option<Box<super::TypeProto>>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct SparseTensor {
+        #[prost(int32, optional, tag = "1")]
+        pub elem_type: Option<i32>,
+        #[prost(message, optional, tag = "2")]
+        pub shape: Option<TensorShapeProto>,
+    }
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FunctionProto {
+    #[prost(string, optional, tag = "1")]
+    pub name: Option<String>,
+    #[prost(string, repeated, tag = "4")]
+    pub input: Vec<String>,
+    #[prost(string, repeated, tag = "5")]
+    pub output: Vec<String>,
+    #[prost(string, repeated, tag = "6")]
+    pub attribute: Vec<String>,
+    #[prost(message, repeated, tag = "11")]
+    pub attribute_proto: Vec<AttributeProto>,
+    #[prost(message, repeated, tag = "7")]
+    pub node: Vec<NodeProto>,
+    #[prost(string, optional, tag = "8")]
+    pub doc_string: Option<String>,
+    #[prost(message, repeated, tag = "9")]
+    pub opset_import: Vec<OperatorSetIdProto>,
+    #[prost(string, optional, tag = "10")]
+    pub domain: Option<String>,
+    #[prost(string, optional, tag = "13")]
+    pub overload: Option<String>,
+    #[prost(message, repeated, tag = "12")]
+    pub value_info: Vec<ValueInfoProto>,
+    #[prost(message, repeated, tag = "14")]
+    pub metadata_props: Vec<StringStringEntryProto>,
+}
