@@ -74,13 +74,93 @@ impl ModelFiles {
     }
 }
 
+/// What a file of a model folder holds, which bounds its size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// `config.json`, `sentence_bert_config.json`, `modules.json`, a module's `config.json`.
+    Config,
+    /// `tokenizer.json` (large vocabularies are tens of megabytes).
+    Tokenizer,
+    /// An ONNX graph or a `model.safetensors`.
+    Weights,
+}
+
+impl FileKind {
+    pub fn max_bytes(self) -> u64 {
+        match self {
+            FileKind::Config => 16 << 20,
+            FileKind::Tokenizer => 256 << 20,
+            FileKind::Weights => 8 << 30,
+        }
+    }
+}
+
+/// Opens a file of a model folder: a regular file (symlinks followed) of at most `kind`'s size;
+/// `Ok(None)` when it does not exist. This is the one rule for every file taken from a model
+/// folder: a config linked to `/dev/zero` would read until memory runs out, and a FIFO would
+/// block the load forever. The file is opened non-blocking and checked again once open, so a FIFO
+/// swapped in after the first look cannot hang either.
+pub fn open_model_file(path: &Path, kind: FileKind) -> Result<Option<(std::fs::File, u64)>> {
+    let check = |meta: &std::fs::Metadata| -> Result<u64> {
+        if !meta.is_file() {
+            return Err(Error::invalid(path, "not a regular file"));
+        }
+        if meta.len() > kind.max_bytes() {
+            return Err(Error::invalid(path, format!("{} bytes is more than the {} allowed for this file", meta.len(), kind.max_bytes())));
+        }
+        Ok(meta.len())
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::invalid(path, e)),
+    };
+    check(&meta)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| Error::invalid(path, e))?;
+    let len = check(&file.metadata().map_err(|e| Error::invalid(path, e))?)?;
+    Ok(Some((file, len)))
+}
+
+/// The bytes of a file of a model folder, under the rule of [`open_model_file`].
+pub fn read_model_file(path: &Path, kind: FileKind) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let Some((file, len)) = open_model_file(path, kind)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::with_capacity(len as usize);
+    // a file that grows while it is read stops at the limit
+    file.take(kind.max_bytes() + 1).read_to_end(&mut bytes).map_err(|e| Error::invalid(path, e))?;
+    if bytes.len() as u64 > kind.max_bytes() {
+        return Err(Error::invalid(path, format!("more than the {} bytes allowed for this file", kind.max_bytes())));
+    }
+    Ok(Some(bytes))
+}
+
 /// Reads a JSON file; `Ok(None)` when it does not exist.
 pub fn read_json(path: &Path) -> Result<Option<Value>> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::invalid(path, format!("not valid JSON: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::invalid(path, e)),
+    match read_model_file(path, FileKind::Config)? {
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::invalid(path, format!("not valid JSON: {e}"))),
+        None => Ok(None),
     }
+}
+
+/// The one rule for the truncation length, from `sentence_bert_config.json` or the `maxLength`
+/// option: an integer from 2 up to the model's position limit (`config.json`
+/// `max_position_embeddings`); past that limit the graph fails on every long text.
+pub fn check_max_seq_length(value: f64, limit: Option<usize>) -> std::result::Result<usize, String> {
+    let max = limit.unwrap_or(u32::MAX as usize);
+    if value.fract() != 0.0 || !(2.0..=max as f64).contains(&value) {
+        let bound = limit.map_or(String::new(), |l| format!(" (the model's max_position_embeddings is {l})"));
+        return Err(format!("{value} is not an integer from 2 to {max}{bound}"));
+    }
+    Ok(value as usize)
 }
 
 fn optional_usize(json: &Option<Value>, key: &str, path: &Path) -> Result<Option<usize>> {
@@ -137,7 +217,15 @@ impl ModelConfig {
         let model_max_length = optional_usize(&tok_cfg, "model_max_length", &tok_cfg_path)?;
         // sentence-transformers truncates at sentence_bert_config.max_seq_length; without it, at
         // min(tokenizer model_max_length, config max_position_embeddings).
-        let max_seq_length = match optional_usize(&sbert, "max_seq_length", &sbert_path)? {
+        let max_seq_length = match sbert.as_ref().and_then(|j| j.get("max_seq_length")) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(
+                check_max_seq_length(n.as_f64().unwrap_or(f64::NAN), max_position_embeddings)
+                    .map_err(|reason| Error::invalid(&sbert_path, format!("`max_seq_length` {reason}")))?,
+            ),
+            Some(other) => return Err(Error::invalid(&sbert_path, format!("`max_seq_length` must be a positive integer, found {other}"))),
+        };
+        let max_seq_length = match max_seq_length {
             Some(n) => n,
             None => match (model_max_length, max_position_embeddings) {
                 (Some(a), Some(b)) => a.min(b),
@@ -318,6 +406,61 @@ mod tests {
 
         let d = folder(&[("config_sentence_transformers.json", r#"{"prompts": {"query": 3}}"#)]);
         assert!(ModelConfig::load(d.path()).unwrap_err().to_string().contains("query"));
+    }
+
+    /// Runs `f` on a thread and fails the test if it takes more than 10 s (a FIFO would block forever).
+    fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the load blocked")
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn config_files_must_be_bounded_regular_files() {
+        // a symlink to /dev/zero read until the OOM killer; a FIFO blocked forever
+        let d = folder(&[]);
+        std::os::unix::fs::symlink("/dev/zero", d.path().join("sentence_bert_config.json")).unwrap();
+        let path = d.path().to_path_buf();
+        let err = within_10s(move || ModelConfig::load(&path).unwrap_err());
+        assert_eq!(err.code(), "ERR_MODEL_INVALID");
+        assert!(err.to_string().contains("sentence_bert_config.json") && err.to_string().contains("not a regular file"), "{err}");
+
+        let d = folder(&[]);
+        let fifo = std::ffi::CString::new(d.path().join("config.json").to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let path = d.path().to_path_buf();
+        let err = within_10s(move || ModelConfig::load(&path).unwrap_err());
+        assert_eq!(err.code(), "ERR_MODEL_INVALID");
+        assert!(err.to_string().contains("config.json"), "{err}");
+
+        // a sparse file past the JSON limit is refused without being read
+        let d = folder(&[]);
+        std::fs::File::create(d.path().join("modules.json")).unwrap().set_len(FileKind::Config.max_bytes() + 1).unwrap();
+        let err = ModelConfig::load(d.path()).unwrap_err();
+        assert_eq!(err.code(), "ERR_MODEL_INVALID");
+        assert!(err.to_string().contains("modules.json") && err.to_string().contains("allowed"), "{err}");
+
+        assert!(read_model_file(&d.path().join("absent.json"), FileKind::Config).unwrap().is_none());
+    }
+
+    #[test]
+    fn max_seq_length_is_an_integer_within_the_position_limit() {
+        for bad in ["600", "1e30", "12.5", "1", "-3"] {
+            let d = folder(&[
+                ("sentence_bert_config.json", &format!(r#"{{"max_seq_length": {bad}}}"#) as &str),
+                ("config.json", r#"{"max_position_embeddings": 512}"#),
+            ]);
+            let err = ModelConfig::load(d.path()).unwrap_err();
+            assert_eq!(err.code(), "ERR_MODEL_INVALID", "{bad}: {err}");
+            assert!(err.to_string().contains("sentence_bert_config.json") && err.to_string().contains("max_seq_length"), "{err}");
+        }
+        let d =
+            folder(&[("sentence_bert_config.json", r#"{"max_seq_length": 512}"#), ("config.json", r#"{"max_position_embeddings": 512}"#)]);
+        assert_eq!(ModelConfig::load(d.path()).unwrap().max_seq_length, 512);
+        // the option follows the same rule
+        assert!(check_max_seq_length(600.0, Some(512)).is_err() && check_max_seq_length(12.5, None).is_err());
+        assert_eq!(check_max_seq_length(256.0, Some(512)), Ok(256));
     }
 
     #[test]

@@ -221,16 +221,8 @@ impl Embedder {
         let mut config = ModelConfig::load(&files.dir)?;
 
         if let Some(max_length) = options.max_length {
-            if max_length < 2 || config.max_position_embeddings.is_some_and(|limit| max_length > limit) {
-                return Err(Error::InvalidOption {
-                    option: "maxLength",
-                    reason: format!(
-                        "{max_length} is outside what the model supports (2..={})",
-                        config.max_position_embeddings.unwrap_or(usize::MAX)
-                    ),
-                });
-            }
-            config.max_seq_length = max_length;
+            config.max_seq_length = crate::config::check_max_seq_length(max_length as f64, config.max_position_embeddings)
+                .map_err(|reason| Error::InvalidOption { option: "maxLength", reason })?;
         }
         if let Some(mode) = options.pooling {
             config.pooling.modes = vec![mode];
@@ -267,12 +259,7 @@ impl Embedder {
             dimension = module.output_dimension(dimension);
         }
         if let Some(keep) = options.truncate_dim {
-            if keep == 0 || keep > dimension {
-                return Err(Error::InvalidOption {
-                    option: "truncateDim",
-                    reason: format!("{keep} is not between 1 and the model's {dimension} dimensions"),
-                });
-            }
+            check_truncate_dim(keep, dimension)?;
             if keep < dimension {
                 let renormalize = config.normalizes();
                 config.modules.push(Module::Truncate(keep));
@@ -370,9 +357,14 @@ impl Embedder {
         let flat = self.embed_with(texts, prompt, progress)?;
         match keep {
             None => Ok(flat),
-            Some(0) => Err(Error::InvalidOption { option: "truncateDim", reason: "must be at least 1".into() }),
-            Some(keep) if keep >= self.dimension() => Ok(flat),
-            Some(keep) => Ok(truncate_rows(&flat, self.dimension(), keep, self.info.normalize)),
+            Some(keep) => {
+                check_truncate_dim(keep, self.dimension())?;
+                if keep == self.dimension() {
+                    Ok(flat)
+                } else {
+                    Ok(truncate_rows(&flat, self.dimension(), keep, self.info.normalize))
+                }
+            }
         }
     }
 
@@ -410,9 +402,28 @@ impl Embedder {
             if v.len() != self.info.dimension {
                 return Err(Error::Runtime(format!("produced {} values, expected {}", v.len(), self.info.dimension)));
             }
+            // NaN weights (in the graph or a Dense module) would otherwise pass silently into indexes
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Err(Error::Runtime(format!(
+                    "the model {} produced a non-finite value ({}) at dimension {i}; its weights are broken",
+                    self.info.model_dir.display(),
+                    v[i]
+                )));
+            }
         }
         Ok(vectors)
     }
+}
+
+/// The one rule for Matryoshka truncation, at load and per call: 1 up to the embedder's dimension.
+fn check_truncate_dim(keep: usize, dimension: usize) -> Result<()> {
+    if keep == 0 || keep > dimension {
+        return Err(Error::InvalidOption {
+            option: "truncateDim",
+            reason: format!("{keep} is not between 1 and the model's {dimension} dimensions"),
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn hex_sha256<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
@@ -444,7 +455,8 @@ fn model_fingerprint(files: &ModelFiles, config: &ModelConfig, dtype: Dtype) -> 
         }
     }
     entries.sort();
-    let tokenizer = std::fs::read(&files.tokenizer).map_err(|e| Error::invalid(&files.tokenizer, e))?;
+    let tokenizer = crate::config::read_model_file(&files.tokenizer, crate::config::FileKind::Tokenizer)?
+        .ok_or_else(|| Error::ModelNotFound { what: "tokenizer (tokenizer.json)".into(), looked_at: vec![files.tokenizer.clone()] })?;
     let settings = format!(
         "dir={}\0onnx={}\0dtype={}\0pooling={:?}\0include_prompt={}\0modules={}\0max={}\0lower={}",
         files.dir.canonicalize().unwrap_or_else(|_| files.dir.clone()).display(),

@@ -89,11 +89,8 @@ impl Dense {
         };
 
         let weights_path = dir.join("model.safetensors");
-        let bytes = std::fs::read(&weights_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::ModelNotFound { what: "Dense module weights (model.safetensors)".into(), looked_at: vec![weights_path.clone()] }
-            }
-            _ => Error::invalid(&weights_path, e),
+        let bytes = crate::config::read_model_file(&weights_path, crate::config::FileKind::Weights)?.ok_or_else(|| {
+            Error::ModelNotFound { what: "Dense module weights (model.safetensors)".into(), looked_at: vec![weights_path.clone()] }
         })?;
         let tensors = SafeTensors::deserialize(&bytes).map_err(|e| Error::invalid(&weights_path, e))?;
         let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
