@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use embedder_core::batcher::{BatchOptimizedEmbedder, BatchOptions};
 use embedder_core::cache::{CacheOptions, CachedEmbedder};
-use embedder_core::service::{BoxFuture, EmbedService, ModelService, TextKind};
+use embedder_core::service::{check_base_vectors, BoxFuture, EmbedService, ModelService, TextKind};
 use embedder_core::{EmbedderOptions, Error, ModelInfo, Progress, Result};
 use napi::bindgen_prelude::{ClassInstance, Float32Array, Float32ArraySlice, FnArgs, Function, JsValue, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -133,6 +133,8 @@ struct JsService {
     namespace: String,
     waiting: Arc<Waiting>,
     next_id: AtomicU32,
+    /// The length of its vectors, from its first answer: a later answer of another length fails.
+    dimension: Mutex<Option<usize>>,
     /// Whether `namespace` names what determines the vectors (given by the user, or built from our
     /// own classes' settings) rather than being a default class name.
     identified: bool,
@@ -159,7 +161,10 @@ impl EmbedService for JsService {
             if flat.is_empty() || flat.len() % n != 0 {
                 return Err(Error::Base(format!("{} values do not split into {n} vectors", flat.len())));
             }
-            Ok(flat.chunks_exact(flat.len() / n).map(<[f32]>::to_vec).collect())
+            let vectors: Vec<Vec<f32>> = flat.chunks_exact(flat.len() / n).map(<[f32]>::to_vec).collect();
+            // a double past f32's range became infinite in the Float32Array
+            check_base_vectors(&vectors, n, &mut self.dimension.lock().unwrap_or_else(|p| p.into_inner()))?;
+            Ok(vectors)
         })
     }
 
@@ -177,7 +182,6 @@ impl EmbedService for JsService {
     fn identified(&self) -> bool {
         self.identified && self.parts.iter().all(|p| p.identified())
     }
-}
 }
 
 /// What JavaScript passes to report a download: `(done, total, file)`.
@@ -270,6 +274,7 @@ impl NativeService {
                 namespace,
                 waiting: waiting.clone(),
                 next_id: AtomicU32::new(0),
+                dimension: Mutex::new(None),
                 identified: identified.unwrap_or(false),
                 parts: parts.unwrap_or_default().iter().map(|p| p.service.clone()).collect(),
             });

@@ -269,23 +269,9 @@ impl CachedEmbedder {
 
     /// Checks a base's vectors before they are cached: finite values, one dimension.
     fn check(&self, vectors: &[Vec<f32>], texts: usize) -> Result<()> {
-        if vectors.len() != texts {
-            return Err(Error::InvalidInput { index: 0, reason: format!("the base returned {} vectors for {texts} texts", vectors.len()) });
-        }
         let mut state = self.state();
         let known = state.dimension.is_some();
-        for (i, v) in vectors.iter().enumerate() {
-            let expected = *state.dimension.get_or_insert(v.len());
-            if v.is_empty() || v.len() != expected {
-                return Err(Error::InvalidInput {
-                    index: i,
-                    reason: format!("the base returned a vector of {} values, expected {expected}", v.len()),
-                });
-            }
-            if let Some(j) = v.iter().position(|x| !x.is_finite()) {
-                return Err(Error::InvalidInput { index: i, reason: format!("the base returned a non-finite value at position {j}") });
-            }
-        }
+        crate::service::check_base_vectors(vectors, texts, &mut state.dimension)?;
         if let (false, Some(dimension)) = (known, state.dimension) {
             // entries read from disk before the base's dimension was known may be of another
             state.memory.retain_dimension(dimension);

@@ -45,25 +45,69 @@ pub trait EmbedService: Send + Sync + 'static {
     }
 }
 
-/// Embeds each text through `service`, so that one bad text fails alone: a rejected batch is
-/// retried in halves until the failing texts are isolated.
-pub async fn embed_each(service: Arc<dyn EmbedService>, texts: Vec<String>, kind: TextKind) -> Vec<Result<Vec<f32>>> {
-    let n = texts.len();
-    match service.clone().embed_batch(texts.clone(), kind).await {
-        Ok(vectors) if vectors.len() == n => vectors.into_iter().map(Ok).collect(),
-        Ok(vectors) => {
-            let err = Error::InvalidInput { index: 0, reason: format!("the base returned {} vectors for {n} texts", vectors.len()) };
-            (0..n).map(|_| Err(err.clone())).collect()
+/// The one check of what a base embedder returned, before anything uses or caches it: one
+/// vector per text, each of `dimension` values (set by the first vectors seen when `None`), every
+/// value finite. A failure is the base's (`ERR_BASE_FAILED`).
+pub fn check_base_vectors(vectors: &[Vec<f32>], texts: usize, dimension: &mut Option<usize>) -> Result<()> {
+    if vectors.len() != texts {
+        return Err(Error::Base(format!("it returned {} vectors for {texts} texts", vectors.len())));
+    }
+    for (i, v) in vectors.iter().enumerate() {
+        let expected = *dimension.get_or_insert(v.len());
+        if v.is_empty() || v.len() != expected {
+            return Err(Error::Base(format!("vector {i} has {} values, expected {expected}", v.len())));
         }
-        Err(err) if n == 1 => vec![Err(err)],
-        Err(_) => {
-            let right = texts[n / 2..].to_vec();
-            let left = texts[..n / 2].to_vec();
-            let mut out = Box::pin(embed_each(service.clone(), left, kind)).await;
-            out.extend(Box::pin(embed_each(service, right, kind)).await);
-            out
+        if let Some(j) = v.iter().position(|x| !x.is_finite()) {
+            return Err(Error::Base(format!("vector {i} has a non-finite value ({}) at position {j}", v[j])));
         }
     }
+    Ok(())
+}
+
+/// Embeds each text through `service`, so that one bad text fails alone: a rejected batch is
+/// retried in halves until the failing texts are isolated (see [`isolate`]).
+pub async fn embed_each(service: Arc<dyn EmbedService>, texts: Vec<String>, kind: TextKind) -> Vec<Result<Vec<f32>>> {
+    match embed_counted(&service, texts.clone(), kind).await {
+        Ok(vectors) => vectors.into_iter().map(Ok).collect(),
+        Err(err) => isolate(service, texts, kind, err).await,
+    }
+}
+
+async fn embed_counted(service: &Arc<dyn EmbedService>, texts: Vec<String>, kind: TextKind) -> Result<Vec<Vec<f32>>> {
+    let n = texts.len();
+    let vectors = service.clone().embed_batch(texts, kind).await?;
+    check_base_vectors(&vectors, n, &mut None)?;
+    Ok(vectors)
+}
+
+/// `texts` failed together with `err`. Both halves are tried; a half is split further only while
+/// that can isolate something: when both halves fail the same way, the failure is not one text's
+/// (a base that is down, say) and every text gets it, so a dead base costs 3 calls per batch
+/// instead of 2n - 1.
+fn isolate(service: Arc<dyn EmbedService>, texts: Vec<String>, kind: TextKind, err: Error) -> BoxFuture<Vec<Result<Vec<f32>>>> {
+    Box::pin(async move {
+        let n = texts.len();
+        if n == 1 {
+            return vec![Err(err)];
+        }
+        let right = texts[n / 2..].to_vec();
+        let left = texts[..n / 2].to_vec();
+        let left_result = embed_counted(&service, left.clone(), kind).await;
+        let right_result = embed_counted(&service, right.clone(), kind).await;
+        if let (Err(a), Err(b)) = (&left_result, &right_result) {
+            if a.code() == b.code() && a.to_string() == b.to_string() {
+                return vec![Err(a.clone()); n];
+            }
+        }
+        let mut out = Vec::with_capacity(n);
+        for (half, result) in [(left, left_result), (right, right_result)] {
+            match result {
+                Ok(vectors) => out.extend(vectors.into_iter().map(Ok)),
+                Err(e) => out.extend(isolate(service.clone(), half, kind, e).await),
+            }
+        }
+        out
+    })
 }
 
 enum State {

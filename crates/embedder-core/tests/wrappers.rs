@@ -134,8 +134,45 @@ async fn bad_base_output_is_rejected_and_not_cached() {
     }
     let cache = cache_over(Arc::new(Broken), CacheOptions::default());
     let err = cache.clone().embed_batch(strings(&["ok", "nan"]), TextKind::Plain).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidInput { index: 1, .. }), "{err:?}");
+    // the base's fault, not the caller's input (README: ERR_BASE_FAILED)
+    assert_eq!(err.code(), "ERR_BASE_FAILED", "{err:?}");
+    assert!(err.to_string().contains("vector 1") && err.to_string().contains("non-finite"), "{err}");
     assert_eq!(cache.stats().entries, 0);
+}
+
+#[tokio::test]
+async fn a_dead_base_is_not_bisected_down_to_every_text() {
+    #[derive(Default)]
+    struct Dead {
+        calls: AtomicUsize,
+        texts: AtomicUsize,
+    }
+    impl EmbedService for Dead {
+        fn embed_batch(self: Arc<Self>, texts: Vec<String>, _: TextKind) -> BoxFuture<Result<Vec<Vec<f32>>>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.texts.fetch_add(texts.len(), Ordering::SeqCst);
+            Box::pin(async { Err(Error::Base("connection refused".into())) })
+        }
+        fn fingerprint(self: Arc<Self>, _: TextKind) -> BoxFuture<Result<String>> {
+            Box::pin(async { Ok("dead".to_string()) })
+        }
+    }
+    let base = Arc::new(Dead::default());
+    let batcher = BatchOptimizedEmbedder::new(base.clone(), BatchOptions { batch_size: 32, ..BatchOptions::default() }).unwrap();
+    let texts: Vec<String> = (0..32).map(|i| format!("text {i}")).collect();
+    let results = batcher.embed_each(texts, TextKind::Plain).await.unwrap();
+    assert!(results.iter().all(|r| r.as_ref().is_err_and(|e| e.to_string().contains("connection refused"))));
+    // the batch, then its two halves failing alike: 3 calls and 64 texts, not 63 calls and 192 texts
+    assert_eq!(base.calls.load(Ordering::SeqCst), 3);
+    assert!(base.texts.load(Ordering::SeqCst) <= 2 * 32, "{} texts", base.texts.load(Ordering::SeqCst));
+
+    // a bad text among good ones is still isolated
+    let scripted = Scripted::with_delay(0);
+    let mut texts: Vec<String> = (0..32).map(|i| format!("text {i}")).collect();
+    texts[9] = "BAD".into();
+    let results = embed_each(scripted.clone(), texts, TextKind::Plain).await;
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+    assert!(results[9].is_err());
 }
 
 #[tokio::test]
