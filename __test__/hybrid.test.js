@@ -130,7 +130,7 @@ test('options and inputs are checked', async () => {
   }
   const hybrid = new HybridEmbedder({ semantic, lexical })
   await assert.rejects(hybrid.embedBatch(['a', 7]), { code: 'ERR_INVALID_INPUT', message: /^input 1:/ })
-  await assert.rejects(hybrid.embed('not in the table'), { code: 'ERR_RUNTIME', message: /semantic embedder returned/ })
+  await assert.rejects(hybrid.embed('not in the table'), { code: 'ERR_BASE_FAILED', message: /semantic embedder returned/ })
   await assert.rejects(hybrid.embed('a', { output: 'int8' }), { code: 'ERR_INVALID_OPTION' })
   const unfitted = new HybridEmbedder({ semantic, lexical: new TfidfEmbedder() })
   assert.equal(unfitted.dimension, undefined)

@@ -91,6 +91,70 @@ function outputOf(options) {
   return output
 }
 
+/** The rejection of an aborted call: Node's convention, with the signal's reason as the cause. */
+function abortError(signal) {
+  const err = new EmbedderError('ABORT_ERR', 'the embedding was aborted', { cause: signal.reason })
+  err.name = 'AbortError'
+  return err
+}
+
+/**
+ * The options of one embedding call of any embedding class, checked: `{ output, truncateDim,
+ * onProgress, signal }`. `truncate`: whether the class takes `truncateDim` (an Embedder does).
+ */
+function callOptions(options, { truncate = false } = {}) {
+  const output = outputOf(options)
+  if (options === undefined) return { output }
+  const { truncateDim, onProgress, signal } = options
+  if (truncateDim !== undefined) {
+    if (!truncate) throw fail('ERR_INVALID_OPTION', '`truncateDim` is an option of Embedder calls; set it on the Embedder under this wrapper')
+    // its range (up to the model's dimension) is checked natively, with the constructor's rule
+    if (!(Number.isInteger(truncateDim) && truncateDim >= 1 && truncateDim <= 0xffffffff)) {
+      throw fail('ERR_INVALID_OPTION', `\`truncateDim\` must be an integer of at least 1, got ${JSON.stringify(truncateDim)}`)
+    }
+  }
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw fail('ERR_INVALID_OPTION', `\`onProgress\` must be a function, got ${describe(onProgress)}`)
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw fail('ERR_INVALID_OPTION', `\`signal\` must be an AbortSignal, got ${describe(signal)}`)
+  }
+  return { output, truncateDim, onProgress, signal }
+}
+
+/** `promise`, or an AbortError as soon as `signal` aborts, even if `promise` never settles. */
+function abortable(promise, signal) {
+  if (!signal) return promise
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal))
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
+/** Texts an embedder handles between two progress reports (and abort checks). */
+const CALL_CHUNK = 32
+
+/**
+ * `embedChunk(texts) → Promise<rows>` over all `texts` as one embedding call: with `onProgress`
+ * or `signal`, a chunk at a time, reporting `{ done, total }` after each and rejecting with an
+ * AbortError as soon as `signal` aborts (a chunk that never settles included).
+ */
+async function embedInChunks(texts, call, embedChunk) {
+  const { onProgress, signal } = call
+  if (signal?.aborted) throw abortError(signal)
+  if (!onProgress && !signal) return embedChunk(texts)
+  const out = []
+  for (let i = 0; i < texts.length; i += CALL_CHUNK) {
+    const part = texts.slice(i, i + CALL_CHUNK)
+    for (const row of await abortable(embedChunk(part), signal)) out.push(row)
+    onProgress?.({ done: out.length, total: texts.length })
+    if (signal?.aborted && out.length < texts.length) throw abortError(signal)
+  }
+  return out
+}
+
 /** `rows` equal slices of `flat`, each owning its memory; `number[]`s when `output` is 'array'. */
 function splitRows(flat, rows, output = 'typed') {
   const size = rows === 0 ? 0 : flat.length / rows
@@ -153,6 +217,10 @@ module.exports = {
   toText,
   toTexts,
   outputOf,
+  callOptions,
+  abortError,
+  abortable,
+  embedInChunks,
   splitRows,
   isVector,
   toFloat32,

@@ -4,7 +4,9 @@
 // called through one adapter.
 
 const { native, runtimeLibrary } = require('../binding.js')
-const { EmbedderError, fail, describe, nativeCall, nativeSync, outputOf, splitRows, toText, toTexts } = require('./common.js')
+const { EmbedderError, fail, describe, nativeCall, nativeSync, callOptions, abortError, abortable, embedInChunks, splitRows, toText, toTexts } = require(
+  './common.js',
+)
 const { checkEmbedder, embedMany } = require('./wrapped.js')
 const { identityOf } = require('./identity.js')
 
@@ -99,23 +101,11 @@ function publicInfo(info) {
   })
 }
 
-/** Vectors of a JavaScript embedder, checked (one length, finite numbers) and packed in one Float32Array. */
+/** Vectors of a JavaScript embedder, already checked by embedMany (checkVectors), packed in one Float32Array. */
 function pack(vectors) {
   const dim = vectors.length === 0 ? 0 : vectors[0].length
   const flat = new Float32Array(vectors.length * dim)
-  for (let i = 0; i < vectors.length; i++) {
-    const v = vectors[i]
-    if (v.length !== dim || dim === 0) {
-      throw fail('ERR_INVALID_INPUT', `input ${i}: the base embedder returned a vector of ${v.length} values, expected ${dim}`)
-    }
-    for (let j = 0; j < dim; j++) {
-      const x = v[j]
-      if (typeof x !== 'number' || !Number.isFinite(x)) {
-        throw fail('ERR_INVALID_INPUT', `input ${i}: the base embedder returned ${describe(x)} ${x} at position ${j}`)
-      }
-    }
-    flat.set(v, i * dim)
-  }
+  for (let i = 0; i < vectors.length; i++) flat.set(vectors[i], i * dim)
   return flat
 }
 
@@ -167,34 +157,6 @@ function toArray(values, n) {
   return out
 }
 
-/** The rejection of an aborted call: Node's convention, with the signal's reason as the cause. */
-function abortError(signal) {
-  const err = new EmbedderError('ABORT_ERR', 'the embedding was aborted', { cause: signal.reason })
-  err.name = 'AbortError'
-  return err
-}
-
-/** The options of one embedding call: `{ output, truncateDim, onProgress, signal }`, checked. */
-function callOptions(options, { truncate }) {
-  const output = outputOf(options)
-  if (options === undefined) return { output }
-  const { truncateDim, onProgress, signal } = options
-  if (truncateDim !== undefined) {
-    if (!truncate) throw fail('ERR_INVALID_OPTION', '`truncateDim` is an option of Embedder calls; set it on the Embedder under this wrapper')
-    count(options, 'truncateDim')
-  }
-  if (onProgress !== undefined && typeof onProgress !== 'function') {
-    throw fail('ERR_INVALID_OPTION', `\`onProgress\` must be a function, got ${describe(onProgress)}`)
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw fail('ERR_INVALID_OPTION', `\`signal\` must be an AbortSignal, got ${describe(signal)}`)
-  }
-  return { output, truncateDim, onProgress, signal }
-}
-
-/** Texts a wrapper handles between two progress reports (and abort checks). */
-const WRAPPER_CHUNK = 32
-
 /** What Embedder, CachedEmbedder and BatchOptimizedEmbedder share: the embedding methods. */
 class NativeEmbedder {
   /** For a cache, `hit(text, kind) → length` copying a vector held in memory into `scratch`. */
@@ -241,7 +203,7 @@ class NativeEmbedder {
       }
       const report = onProgress && ((done, total) => onProgress({ done, total }))
       try {
-        const flat = this._cachedAll(texts, kind) ?? (await nativeCall(service.embed(texts, kind, call.truncateDim, report, abort)))
+        const flat = this._cachedAll(texts, kind) ?? (await abortable(nativeCall(service.embed(texts, kind, call.truncateDim, report, abort)), signal))
         return splitRows(flat, texts.length, output)
       } catch (err) {
         throw err?.code === 'ERR_ABORTED' ? abortError(signal) : err
@@ -250,15 +212,9 @@ class NativeEmbedder {
       }
     }
     // a wrapper goes through its stack a chunk at a time
-    const out = []
-    for (let i = 0; i < texts.length; i += WRAPPER_CHUNK) {
-      const part = texts.slice(i, i + WRAPPER_CHUNK)
-      const flat = this._cachedAll(part, kind) ?? (await nativeCall(service.embed(part, kind)))
-      for (const row of splitRows(flat, part.length, output)) out.push(row)
-      onProgress?.({ done: out.length, total: texts.length })
-      if (signal?.aborted && out.length < texts.length) throw abortError(signal)
-    }
-    return out
+    return embedInChunks(texts, call, async (part) =>
+      splitRows(this._cachedAll(part, kind) ?? (await nativeCall(service.embed(part, kind))), part.length, output),
+    )
   }
 
   /** A cache hit for one text, without a native promise; `undefined` on a miss. */

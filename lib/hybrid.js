@@ -2,7 +2,7 @@
 // HybridEmbedder: a semantic and a lexical embedder in one vector whose dot products are the
 // weighted sum of the two cosine similarities.
 
-const { fail, describe, toText, toTexts, outputOf } = require('./common.js')
+const { fail, describe, toText, toTexts, callOptions, embedInChunks } = require('./common.js')
 const { checkEmbedder, embedMany, embedOne } = require('./wrapped.js')
 const { IDENTITY } = require('./identity.js')
 
@@ -83,7 +83,11 @@ class HybridEmbedder {
     return Number.isInteger(s) && Number.isInteger(l) ? s + l : undefined
   }
 
-  async #many(texts, kind, output) {
+  async #many(texts, kind, call) {
+    return embedInChunks(texts, call, (part) => this.#combined(part, kind, call.output))
+  }
+
+  async #combined(texts, kind, output) {
     const [s, l] = await Promise.all([
       embedMany(this.#semantic, texts, kind, 'semantic'),
       embedMany(this.#lexical, texts, kind, 'lexical'),
@@ -91,32 +95,32 @@ class HybridEmbedder {
     return s.map((v, i) => combine(v, l[i], this.#ws, this.#wl, output))
   }
 
-  async #one(text, kind, output) {
-    const [s, l] = await Promise.all([
-      embedOne(this.#semantic, text, kind, 'semantic'),
-      embedOne(this.#lexical, text, kind, 'lexical'),
-    ])
-    return combine(s, l, this.#ws, this.#wl, output)
+  async #one(text, kind, call) {
+    const one = async ([t]) => {
+      const [s, l] = await Promise.all([embedOne(this.#semantic, t, kind, 'semantic'), embedOne(this.#lexical, t, kind, 'lexical')])
+      return [combine(s, l, this.#ws, this.#wl, call.output)]
+    }
+    return (await embedInChunks([text], call, one))[0]
   }
 
-  /** One vector for a string; one vector per text for an array of strings. */
+  /** One vector for a string; one vector per text for an array of strings. Options: `output`, `onProgress`, `signal`. */
   async embed(input, options) {
-    const output = outputOf(options)
-    if (Array.isArray(input)) return this.#many(toTexts(input), 'plain', output)
-    return this.#one(toText(input), 'plain', output)
+    const call = callOptions(options)
+    if (Array.isArray(input)) return this.#many(toTexts(input), 'plain', call)
+    return this.#one(toText(input), 'plain', call)
   }
 
   async embedBatch(texts, options) {
-    return this.#many(toTexts(texts), 'plain', outputOf(options))
+    return this.#many(toTexts(texts), 'plain', callOptions(options))
   }
 
   /** With each part's `embedQuery` when it has one (the semantic model's query prompt). */
   async embedQuery(text, options) {
-    return this.#one(toText(text), 'query', outputOf(options))
+    return this.#one(toText(text), 'query', callOptions(options))
   }
 
   async embedDocuments(texts, options) {
-    return this.#many(toTexts(texts), 'document', outputOf(options))
+    return this.#many(toTexts(texts), 'document', callOptions(options))
   }
 }
 

@@ -3,7 +3,7 @@
 // crates/embedder-core/src/lexical.rs).
 
 const { native } = require('../binding.js')
-const { fail, nativeSync, nativeCall, describe, toText, toTexts, outputOf, splitRows } = require('./common.js')
+const { fail, nativeSync, nativeCall, describe, toText, toTexts, callOptions, embedInChunks, splitRows } = require('./common.js')
 const { IDENTITY, digest } = require('./identity.js')
 
 const FORMAT = 'tfidf'
@@ -129,29 +129,29 @@ class TfidfEmbedder {
     return this.#native.state()?.vocabulary
   }
 
-  async #embed(texts, output) {
-    const flat = await nativeCall(this.#native.embed(texts))
-    return splitRows(flat, texts.length, output === 'float32' ? 'typed' : 'array')
+  async #embed(texts, call) {
+    const output = call.output === 'float32' ? 'typed' : 'array'
+    return embedInChunks(texts, call, async (part) => splitRows(await nativeCall(this.#native.embed(part)), part.length, output))
   }
 
-  /** One vector for a string; one vector per text for an array of strings. */
+  /** One vector for a string; one vector per text for an array of strings. Options: `output`, `onProgress`, `signal`. */
   async embed(input, options) {
-    const output = outputOf(options)
-    if (Array.isArray(input)) return this.#embed(toTexts(input), output)
-    return (await this.#embed([toText(input)], output))[0]
+    const call = callOptions(options)
+    if (Array.isArray(input)) return this.#embed(toTexts(input), call)
+    return (await this.#embed([toText(input)], call))[0]
   }
 
   async embedBatch(texts, options) {
-    return this.#embed(toTexts(texts), outputOf(options))
+    return this.#embed(toTexts(texts), callOptions(options))
   }
 
   /** The same as `embed(text)`: TF-IDF has no query prompt. */
   async embedQuery(text, options) {
-    return (await this.#embed([toText(text)], outputOf(options)))[0]
+    return (await this.#embed([toText(text)], callOptions(options)))[0]
   }
 
   async embedDocuments(texts, options) {
-    return this.#embed(toTexts(texts), outputOf(options))
+    return this.#embed(toTexts(texts), callOptions(options))
   }
 
   /** The fitted vocabulary, idf and options as plain JSON data; `TfidfEmbedder.fromJSON` restores it. */

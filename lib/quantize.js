@@ -81,7 +81,13 @@ function quantize(vectors, options) {
 function toCodes(value, index, precision) {
   const Type = SIGNED.has(precision) ? Int8Array : Uint8Array
   if (value instanceof Type) return value
-  if (Array.isArray(value) && value.every((x) => Number.isInteger(x))) return Type.from(value)
+  if (Array.isArray(value) && value.every((x) => typeof x === 'number')) {
+    // checked here: Int8Array.from would wrap 300 to 44 before anything reached the native side
+    const [lo, hi] = Type === Int8Array ? [-128, 127] : [0, 255]
+    const j = value.findIndex((x) => !Number.isInteger(x) || x < lo || x > hi)
+    if (j >= 0) throw fail('ERR_INVALID_INPUT', `input ${index}: code ${j} is ${value[j]}, not an integer from ${lo} to ${hi} (${precision} codes)`)
+    return Type.from(value)
+  }
   throw fail('ERR_INVALID_INPUT', `input ${index}: ${precision} codes are ${Type === Int8Array ? 'an Int8Array' : 'a Uint8Array'}, got ${describe(value)}`)
 }
 

@@ -17,19 +17,29 @@ function checkEmbedder(value, name) {
   return value
 }
 
-function checkVector(vector, name, index) {
-  if (!isVector(vector)) {
-    throw fail('ERR_RUNTIME', `the ${name} embedder returned ${describe(vector)} for text ${index}; expected a vector`)
-  }
-  return vector
-}
-
+/**
+ * The one check of what a wrapped embedder returned, in every wrapper: `count` vectors (typed
+ * arrays or number[]) of one non-zero length, every value a finite number. Anything else is the
+ * base's failure, ERR_BASE_FAILED. (Values past float32's range are caught natively, where the
+ * vectors become float32.)
+ */
 function checkVectors(vectors, count, name) {
   if (!Array.isArray(vectors) || vectors.length !== count) {
     const got = Array.isArray(vectors) ? `${vectors.length} vectors` : describe(vectors)
-    throw fail('ERR_RUNTIME', `the ${name} embedder returned ${got} for ${count} texts`)
+    throw fail('ERR_BASE_FAILED', `the ${name} embedder returned ${got} for ${count} texts`)
   }
-  vectors.forEach((v, i) => checkVector(v, name, i))
+  const dim = vectors.length > 0 && isVector(vectors[0]) ? vectors[0].length : 0
+  for (let i = 0; i < vectors.length; i++) {
+    const v = vectors[i]
+    if (!isVector(v)) throw fail('ERR_BASE_FAILED', `input ${i}: the ${name} embedder returned ${describe(v)}; expected a vector`)
+    if (v.length !== dim) throw fail('ERR_BASE_FAILED', `input ${i}: the ${name} embedder returned a vector of ${v.length} values, expected ${dim}`)
+    for (let j = 0; j < dim; j++) {
+      const x = v[j]
+      if (typeof x !== 'number' || !Number.isFinite(x)) {
+        throw fail('ERR_BASE_FAILED', `input ${i}: the ${name} embedder returned ${typeof x === 'number' ? x : describe(x)} at position ${j}`)
+      }
+    }
+  }
   return vectors
 }
 
@@ -55,7 +65,7 @@ async function embedMany(embedder, texts, kind, name) {
 }
 
 async function embedOne(embedder, text, kind, name) {
-  if (kind === 'plain' && typeof embedder.embed === 'function') return checkVector(await embedder.embed(text), name, 0)
+  if (kind === 'plain' && typeof embedder.embed === 'function') return checkVectors([await embedder.embed(text)], 1, name)[0]
   return (await embedMany(embedder, [text], kind, name))[0]
 }
 
