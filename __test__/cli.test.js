@@ -303,3 +303,32 @@ test('SIGTERM during a run exits 143 and leaves no output', async () => {
   assert.match(Buffer.concat(err).toString(), /rag-embed: interrupted \(SIGTERM\); no output written\n$/)
   assert.deepEqual(listing(outDir), [])
 })
+
+test('numeric ids are carried through exactly as written, past 2^53 too', async () => {
+  const input = path.join(dir, 'big-ids.jsonl')
+  const ids = ['12345678901234567891', '12345678901234567892', '1.50', '-0', '7', '"7"', 'null']
+  fs.writeFileSync(input, ids.map((id) => `{"text": "a \\"_id\\": 5 text", "_id" : ${id}}`).join('\n') + '\n')
+  const r = await rag(['embed', '--model', TINY, '--input', input, '--quiet'])
+  assert.equal(r.status, 0, r.stderr)
+  const written = r.stdout
+    .toString('utf8')
+    .trim()
+    .split('\n')
+    .map((line) => /^\{"id":(.*),"embedding":\[/.exec(line)[1])
+  assert.deepEqual(written, ids)
+})
+
+test('non-finite vectors fail the run with a non-zero exit and no NaN written', async () => {
+  // tiny-bert-dense with every Dense weight NaN
+  const broken = path.join(dir, 'nan-model')
+  fs.cpSync(modelPath('tiny-bert-dense'), broken, { recursive: true })
+  const weights = path.join(broken, '2_Dense', 'model.safetensors')
+  const bytes = fs.readFileSync(weights)
+  const data = 8 + Number(bytes.readBigUInt64LE(0))
+  for (let i = data; i + 4 <= bytes.length; i += 4) bytes.writeFloatLE(Number.NaN, i)
+  fs.writeFileSync(weights, bytes)
+  const r = await rag(['embed', '--model', broken, '--input', lines, '--quiet'])
+  assert.notEqual(r.status, 0)
+  assert.doesNotMatch(r.stdout.toString('utf8'), /NaN/)
+  assert.match(r.stderr, /non-finite/)
+})

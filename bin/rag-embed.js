@@ -209,7 +209,62 @@ function countRecords(file, format) {
   }
 }
 
-/** `{ ids, texts }` chunks of at most `size` records, parsed from the input's lines. */
+/** The index just past the JSON string that starts at `line[i]` (a `"`). */
+function skipString(line, i) {
+  for (i++; i < line.length; i++) {
+    if (line[i] === '\\') i++
+    else if (line[i] === '"') return i + 1
+  }
+  return i
+}
+
+/** The index just past the JSON value that starts at `line[i]`, for a line JSON.parse accepted. */
+function skipValue(line, i) {
+  if (line[i] === '"') return skipString(line, i)
+  if (line[i] === '{' || line[i] === '[') {
+    let depth = 0
+    while (i < line.length) {
+      const c = line[i]
+      if (c === '"') {
+        i = skipString(line, i)
+        continue
+      }
+      if (c === '{' || c === '[') depth++
+      else if (c === '}' || c === ']') depth--
+      i++
+      if (depth === 0) return i
+    }
+    return i
+  }
+  while (i < line.length && !/[\s,}\]]/.test(line[i])) i++
+  return i
+}
+
+/**
+ * The source text of the number that is member `name` of the JSON object on `line` (the last one,
+ * as JSON.parse keeps the last of duplicate keys). Ids go out as written: JSON.parse would turn
+ * 12345678901234567891 and …892 into the same double.
+ */
+function numberSource(line, name) {
+  const space = /\s/
+  let i = line.indexOf('{') + 1
+  let found
+  while (i > 0 && i < line.length) {
+    while (space.test(line[i])) i++
+    if (line[i] !== '"') break
+    const keyEnd = skipString(line, i)
+    const key = JSON.parse(line.slice(i, keyEnd))
+    i = keyEnd
+    while (space.test(line[i]) || line[i] === ':') i++
+    const valueEnd = skipValue(line, i)
+    if (key === name) found = line.slice(i, valueEnd)
+    i = valueEnd
+    while (space.test(line[i]) || line[i] === ',') i++
+  }
+  return found
+}
+
+/** `{ ids, texts }` chunks of at most `size` records, parsed from the input's lines; ids as JSON text. */
 async function* recordChunks(lines, { format, field, idField, idFieldGiven, size, source }) {
   let ids = []
   let texts = []
@@ -246,12 +301,12 @@ async function* recordChunks(lines, { format, field, idField, idFieldGiven, size
         if (!Object.prototype.hasOwnProperty.call(record, idField)) {
           throw new CliError(`${source} line ${lineNumber}: no id field ${JSON.stringify(idField)} (fields: ${Object.keys(record).join(', ') || 'none'}); choose one with --id-field`)
         }
-        id = record[idField]
+        id = typeof record[idField] === 'number' ? numberSource(line, idField) : JSON.stringify(record[idField])
       } else {
-        id = row
+        id = String(row)
       }
     }
-    ids.push(id)
+    ids.push(format === 'txt' ? String(id) : id)
     texts.push(text)
     row++
     if (texts.length === size) {
@@ -347,6 +402,12 @@ class Output {
 
   async writeRows(ids, vectors) {
     if (vectors.length === 0) return
+    for (let i = 0; i < vectors.length; i++) {
+      const v = vectors[i]
+      for (let j = 0; j < v.length; j++) {
+        if (!Number.isFinite(v[j])) throw new CliError(`embedding failed: record ${this.rows + i + 1} has a non-finite value (${v[j]}) at dimension ${j}`)
+      }
+    }
     this.dim = vectors[0].length
     let data
     if (this.format === 'npy') {
@@ -361,7 +422,7 @@ class Output {
         const v = vectors[i]
         const values = new Array(v.length)
         for (let j = 0; j < v.length; j++) values[j] = float32Text(v[j])
-        text += `{"id":${JSON.stringify(ids[i])},"embedding":[${values.join(',')}]}\n`
+        text += `{"id":${ids[i]},"embedding":[${values.join(',')}]}\n`
       }
       data = Buffer.from(text, 'utf8')
     }
