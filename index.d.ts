@@ -7,9 +7,14 @@ export interface EmbedderOptions {
   model?: string
   /** Synonym of `model`, the name RAG tutorials use. */
   modelName?: string
-  /** `'fp32'` (default, `model.onnx`) or `'q8'` (`model_quantized.onnx`). */
+  /**
+   * `'fp32'` (default, `model.onnx`) or `'q8'`: the int8 graph derived from `model.onnx` once and kept
+   * in a cache folder (`RAG_NATIVE_CACHE`, else `~/.cache/rag-native`; beside the hub cache entry for a
+   * hub model), whose per-row scales give a text the same vector in any batch. A folder with no fp32
+   * graph runs its `model_quantized.onnx`; `modelFile: 'onnx/model_quantized.onnx'` picks that file.
+   */
   dtype?: 'fp32' | 'q8'
-  /** An ONNX file inside the model folder, instead of the one `dtype` picks. */
+  /** An ONNX file inside the model folder, loaded as it is, instead of the one `dtype` picks. */
   modelFile?: string
   /** Hub branch, tag or commit of a hub id (default `'main'`). */
   revision?: string
@@ -52,7 +57,14 @@ export interface EmbedFloat32Options extends EmbedOptions {
 /** What was loaded. */
 export interface ModelInfo {
   readonly modelPath: string
+  /** The graph file ONNX Runtime runs (for `dtype: 'q8'`, usually the int8 graph derived from the model's fp32 graph). */
   readonly onnxPath: string
+  /**
+   * Which graph runs: `'file'`, a graph file of the model folder as it is; `'derived-q8'`, the int8
+   * graph derived from the fp32 graph `source` (per-row activation scales), kept in a cache folder
+   * and reused by later loads (`derivedNow` is true only for the load that derived it).
+   */
+  readonly graph: { readonly kind: 'file' | 'derived-q8'; readonly source?: string; readonly derivedNow: boolean }
   readonly tokenizerPath: string
   readonly dtype: 'fp32' | 'q8'
   /** Pooling mode(s), e.g. `'mean'`; several modes are joined by `+`. */

@@ -34,10 +34,11 @@ test('a folder without tokenizer.json is ERR_MODEL_NOT_FOUND naming the file', a
   await assert.rejects(Embedder.create({ model: dir }), { code: 'ERR_MODEL_NOT_FOUND', message: /tokenizer\.json/ })
 })
 
-test('a missing q8 file is ERR_MODEL_NOT_FOUND listing the places tried', async () => {
-  await assert.rejects(Embedder.create({ model: modelPath('tiny-bert-cls'), dtype: 'q8' }), {
+test('a folder with no graph is ERR_MODEL_NOT_FOUND listing the places tried, for q8 the fp32 graph then the int8 file', async (t) => {
+  const dir = modelCopy(t, (d) => fs.rmSync(path.join(d, 'onnx'), { recursive: true }))
+  await assert.rejects(Embedder.create({ model: dir, dtype: 'q8' }), {
     code: 'ERR_MODEL_NOT_FOUND',
-    message: /onnx\/model_quantized\.onnx.*model_quantized\.onnx/,
+    message: /onnx\/model\.onnx.*model\.onnx.*onnx\/model_quantized\.onnx.*model_quantized\.onnx/,
   })
 })
 

@@ -122,8 +122,12 @@ test('HF_HUB_OFFLINE=1: a cached model loads without the network, an uncached on
     code: 'ERR_OFFLINE',
     message: /test\/tiny-bert-cls.*HF_HUB_OFFLINE/,
   })
-  // cached, but not the quantized graph
-  await assert.rejects(Embedder.create({ model: 'test/tiny-bert-cls', cacheDir, dtype: 'q8' }), {
+  // q8 derives its graph from the cached fp32 one, beside the hub cache entry, with no request
+  const q8 = await Embedder.create({ model: 'test/tiny-bert-cls', cacheDir, dtype: 'q8' })
+  assert.equal(q8.modelInfo.graph.kind, 'derived-q8')
+  assert.ok(q8.modelInfo.onnxPath.startsWith(path.join(cacheDir, 'models--test--tiny-bert-cls', 'derived')), q8.modelInfo.onnxPath)
+  // cached, but not the file asked for
+  await assert.rejects(Embedder.create({ model: 'test/tiny-bert-cls', cacheDir, modelFile: 'onnx/model_quantized.onnx' }), {
     code: 'ERR_OFFLINE',
     message: /model_quantized\.onnx/,
   })
@@ -142,11 +146,11 @@ test('a missing repository, revision or file is ERR_MODEL_NOT_FOUND naming it', 
     code: 'ERR_MODEL_NOT_FOUND',
     message: /revision `v9` of test\/tiny-bert-cls/,
   })
-  // tiny-bert-cls has no quantized export, at onnx/ or at the root
-  await assert.rejects(Embedder.create({ model: 'test/tiny-bert-cls', cacheDir, dtype: 'q8' }), (err) => {
+  // tiny-bert-cls has no quantized export
+  await assert.rejects(Embedder.create({ model: 'test/tiny-bert-cls', cacheDir, modelFile: 'onnx/model_quantized.onnx' }), (err) => {
     assert.equal(err.code, 'ERR_MODEL_NOT_FOUND')
     assert.match(err.message, /of test\/tiny-bert-cls at revision main/)
-    assert.match(err.message, /\/onnx\/model_quantized\.onnx, .*\/resolve\/[0-9a-f]{40}\/model_quantized\.onnx/)
+    assert.match(err.message, /\/resolve\/[0-9a-f]{40}\/onnx\/model_quantized\.onnx/)
     return true
   })
 })

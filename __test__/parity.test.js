@@ -55,10 +55,11 @@ test('embedQuery and embedDocuments prepend the model prompts', async () => {
   assert.deepEqual(await minilm.embedQuery('hello'), await minilm.embed('hello'))
 })
 
-test("dtype 'q8' loads the int8 graph and stays close to the fp32 reference", async () => {
+test("modelFile reaches the shipped int8 graph, which stays close to the fp32 reference", async () => {
   const fx = fixture('reference-all-MiniLM-L6-v2.json')
-  const embedder = await Embedder.create({ model: modelPath('all-MiniLM-L6-v2'), dtype: 'q8' })
+  const embedder = await Embedder.create({ model: modelPath('all-MiniLM-L6-v2'), dtype: 'q8', modelFile: 'onnx/model_quantized.onnx' })
   assert.match(embedder.modelInfo.onnxPath, /onnx\/model_quantized\.onnx$/)
+  assert.equal(embedder.modelInfo.graph.kind, 'file')
   assert.equal(embedder.modelInfo.dtype, 'q8')
   const vectors = await embedder.embedBatch(fx.texts)
   // the int8 file itself is far on a few edge texts (onnxruntime from Python: 0.878 on the

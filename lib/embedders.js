@@ -88,6 +88,7 @@ function publicInfo(info) {
   return Object.freeze({
     modelPath: info.modelDir,
     onnxPath: info.onnxPath,
+    graph: Object.freeze({ kind: info.graphKind, source: info.graphSource ?? undefined, derivedNow: info.graphDerivedNow }),
     tokenizerPath: info.tokenizerPath,
     dtype: info.dtype,
     pooling: info.pooling,

@@ -35,6 +35,12 @@ pub struct NativeModelInfo {
     pub prompts: std::collections::HashMap<String, String>,
     pub threads: u32,
     pub fingerprint: String,
+    /// `'file'` or `'derived-q8'` (see `GraphInfo` in the core).
+    pub graph_kind: String,
+    /// A derived graph: the fp32 graph it comes from.
+    pub graph_source: Option<String>,
+    /// A derived graph: whether this load derived it.
+    pub graph_derived_now: bool,
 }
 
 impl From<&ModelInfo> for NativeModelInfo {
@@ -53,6 +59,9 @@ impl From<&ModelInfo> for NativeModelInfo {
             prompts: i.prompts.iter().cloned().collect(),
             threads: i.threads as u32,
             fingerprint: i.model_fingerprint.clone(),
+            graph_kind: i.graph.kind.into(),
+            graph_source: i.graph.source.as_ref().map(|p| p.display().to_string()),
+            graph_derived_now: i.graph.derived_now,
         }
     }
 }

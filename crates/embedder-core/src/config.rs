@@ -9,22 +9,21 @@ use crate::error::{Error, Result};
 use crate::modules::{Dense, Module};
 use crate::pooling::PoolingConfig;
 
-/// Which ONNX export of the model to load.
+/// Which graph of the model to run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Dtype {
     #[default]
     Fp32,
-    /// Dynamic int8 quantisation (`model_quantized.onnx`).
+    /// int8: the graph derived from the fp32 one with per-row activation scales
+    /// ([`crate::onnx::q8`]), or the folder's `model_quantized.onnx` when it has no fp32 graph.
     Q8,
 }
 
 impl Dtype {
+    pub const ALL: [Dtype; 2] = [Dtype::Fp32, Dtype::Q8];
+
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "fp32" => Some(Dtype::Fp32),
-            "q8" | "int8" => Some(Dtype::Q8),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|d| d.name() == s)
     }
 
     pub fn name(self) -> &'static str {
@@ -33,12 +32,34 @@ impl Dtype {
             Dtype::Q8 => "q8",
         }
     }
+}
 
-    pub(crate) fn file_name(self) -> &'static str {
-        match self {
-            Dtype::Fp32 => "model.onnx",
-            Dtype::Q8 => "model_quantized.onnx",
-        }
+/// How a graph file found in a model folder is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphUse {
+    /// Loaded as it is.
+    AsIs,
+    /// The fp32 graph whose int8 graph is derived and loaded (`dtype: 'q8'`).
+    DeriveQ8,
+}
+
+/// The graph files an embedder may load, relative to the model folder, in order of preference:
+/// `model_file` alone when given; else `onnx/<name>` (the Hugging Face / transformers.js layout)
+/// then `<name>` at the root, of the fp32 graph, and for `q8` then of the shipped int8 file
+/// `model_quantized.onnx`, which is loaded as it is when there is no fp32 graph to derive from.
+/// The one list of graph files: the hub client fetches from it and [`ModelFiles::locate`] looks
+/// for it.
+pub fn graph_candidates(dtype: Dtype, model_file: Option<&str>) -> Vec<(String, GraphUse)> {
+    if let Some(file) = model_file {
+        return vec![(file.to_string(), GraphUse::AsIs)];
+    }
+    let fp32 = |u| [("onnx/model.onnx".to_string(), u), ("model.onnx".to_string(), u)];
+    match dtype {
+        Dtype::Fp32 => fp32(GraphUse::AsIs).to_vec(),
+        Dtype::Q8 => fp32(GraphUse::DeriveQ8)
+            .into_iter()
+            .chain([("onnx/model_quantized.onnx".to_string(), GraphUse::AsIs), ("model_quantized.onnx".to_string(), GraphUse::AsIs)])
+            .collect(),
     }
 }
 
@@ -46,31 +67,29 @@ impl Dtype {
 #[derive(Clone, Debug)]
 pub struct ModelFiles {
     pub dir: PathBuf,
+    /// The graph file found: loaded as it is, or the fp32 graph of a derived one (`graph_use`).
     pub onnx: PathBuf,
+    pub graph_use: GraphUse,
     pub tokenizer: PathBuf,
 }
 
 impl ModelFiles {
-    /// Finds the ONNX graph (`onnx/<file>`, the Hugging Face / transformers.js layout, then
-    /// `<file>` at the root) and `tokenizer.json`.
+    /// Finds the graph (the first of [`graph_candidates`] that exists) and `tokenizer.json`.
     pub fn locate(dir: &Path, dtype: Dtype, model_file: Option<&str>) -> Result<Self> {
         if !dir.is_dir() {
             return Err(Error::ModelNotFound { what: "model folder".into(), looked_at: vec![dir.to_path_buf()] });
         }
-        let candidates = match model_file {
-            Some(file) => vec![dir.join(file)],
-            None => vec![dir.join("onnx").join(dtype.file_name()), dir.join(dtype.file_name())],
-        };
-        let onnx = candidates
-            .iter()
-            .find(|p| p.is_file())
-            .cloned()
-            .ok_or_else(|| Error::ModelNotFound { what: format!("ONNX model ({})", dtype.name()), looked_at: candidates })?;
+        let candidates = graph_candidates(dtype, model_file);
+        let (onnx, graph_use) =
+            candidates.iter().map(|(file, u)| (dir.join(file), *u)).find(|(p, _)| p.is_file()).ok_or_else(|| Error::ModelNotFound {
+                what: format!("ONNX model ({})", dtype.name()),
+                looked_at: candidates.iter().map(|(f, _)| dir.join(f)).collect(),
+            })?;
         let tokenizer = dir.join("tokenizer.json");
         if !tokenizer.is_file() {
             return Err(Error::ModelNotFound { what: "tokenizer (tokenizer.json)".into(), looked_at: vec![tokenizer] });
         }
-        Ok(ModelFiles { dir: dir.to_path_buf(), onnx, tokenizer })
+        Ok(ModelFiles { dir: dir.to_path_buf(), onnx, graph_use, tokenizer })
     }
 }
 
@@ -474,9 +493,18 @@ mod tests {
     fn locate_prefers_onnx_folder_and_reports_where_it_looked() {
         let d = folder(&[("model.onnx", "x"), ("tokenizer.json", "{}")]);
         assert_eq!(ModelFiles::locate(d.path(), Dtype::Fp32, None).unwrap().onnx, d.path().join("model.onnx"));
-        let err = ModelFiles::locate(d.path(), Dtype::Q8, None).unwrap_err();
+        // q8 derives from the fp32 graph...
+        let q8 = ModelFiles::locate(d.path(), Dtype::Q8, None).unwrap();
+        assert_eq!((q8.onnx, q8.graph_use), (d.path().join("model.onnx"), GraphUse::DeriveQ8));
+        // ...and takes the shipped int8 file as it is only when there is none
+        let d = folder(&[("onnx/model_quantized.onnx", "x"), ("tokenizer.json", "{}")]);
+        let q8 = ModelFiles::locate(d.path(), Dtype::Q8, None).unwrap();
+        assert_eq!((q8.onnx, q8.graph_use), (d.path().join("onnx/model_quantized.onnx"), GraphUse::AsIs));
+        let err = ModelFiles::locate(d.path(), Dtype::Fp32, None).unwrap_err();
         assert_eq!(err.code(), "ERR_MODEL_NOT_FOUND");
-        assert!(err.to_string().contains("onnx/model_quantized.onnx"), "{err}");
+        assert!(err.to_string().contains("onnx/model.onnx"), "{err}");
+        let err = ModelFiles::locate(d.path(), Dtype::Q8, Some("other.onnx")).unwrap_err();
+        assert!(err.to_string().contains("other.onnx"), "{err}");
 
         let d = folder(&[("onnx/model.onnx", "x")]);
         let err = ModelFiles::locate(d.path(), Dtype::Fp32, None).unwrap_err();

@@ -1,11 +1,11 @@
 //! The embedder: a model folder in, sentence-transformers vectors out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::batching::{pad, plan_batches};
-use crate::config::{Dtype, ModelConfig, ModelFiles};
+use crate::config::{Dtype, GraphUse, ModelConfig, ModelFiles};
 use crate::error::{Error, Result};
 use crate::hub::HubOptions;
 use crate::modules::{truncate_rows, Module};
@@ -40,6 +40,8 @@ pub struct EmbedderOptions {
     pub truncate_dim: Option<usize>,
     /// `(bytes done, bytes in the file if known, file)` while a hub model downloads.
     pub download_progress: DownloadCallback,
+    /// Where derived files (the int8 graph, content hashes) are kept; `None`: see [`crate::derived`].
+    pub derived_cache: Option<PathBuf>,
 }
 
 /// `(bytes done, bytes in the file if known, file)`.
@@ -71,7 +73,13 @@ impl EmbedderOptions {
             threads: None,
             truncate_dim: None,
             download_progress: DownloadCallback::default(),
+            derived_cache: None,
         }
+    }
+
+    pub fn with_derived_cache(mut self, dir: Option<PathBuf>) -> Self {
+        self.derived_cache = dir;
+        self
     }
 
     pub fn with_hub(mut self, hub: HubOptions) -> Self {
@@ -183,10 +191,31 @@ pub struct ModelInfo {
     pub output_name: String,
     pub prompts: Vec<(String, String)>,
     pub threads: usize,
-    /// sha256 (hex) over what determines the vectors: the model files' identity (path, size,
-    /// modification time), tokenizer.json's content, and the effective pooling, modules,
-    /// truncation and lowercasing. The prompt is added per call (see [`Embedder::fingerprint`]).
+    /// The graph ONNX Runtime runs.
+    pub graph: GraphInfo,
+    /// sha256 (hex) over what determines the vectors, and nothing else, so that the same model
+    /// gives the same fingerprint on every machine and at every path: the graph's identity (its
+    /// content, or the derivation and the content of the graph it was derived from), the content
+    /// of every other file of the model folder but weights the graph replaces, and the effective
+    /// pooling, modules, truncation and lowercasing. The prompt is added per call (see
+    /// [`Embedder::fingerprint`]).
     pub model_fingerprint: String,
+}
+
+/// Which graph runs, and where it came from.
+#[derive(Clone, Debug)]
+pub struct GraphInfo {
+    /// `"file"`: a graph file of the model folder, loaded as it is; `"derived-q8"`: the int8 graph
+    /// derived from the folder's fp32 graph ([`crate::onnx::q8`]).
+    pub kind: &'static str,
+    /// The file ONNX Runtime loaded.
+    pub path: PathBuf,
+    /// A derived graph: the fp32 graph it comes from.
+    pub source: Option<PathBuf>,
+    /// A derived graph: whether this load derived it (else an earlier load had, and it was reused).
+    pub derived_now: bool,
+    /// What names the graph in the fingerprint: `file:<sha256>` or `<derivation>:<sha256 of the source>`.
+    pub identity: String,
 }
 
 pub struct Embedder {
@@ -236,7 +265,9 @@ impl Embedder {
         let tokenizer = TextTokenizer::from_file(&files.tokenizer, config.max_seq_length, config.do_lower_case)?;
         tokenizer.check_vocab_size(config.vocab_size)?;
         let env = environment(&options.runtime_library)?;
-        let model = OnnxModel::load(env, &files.onnx, &SessionOptions { intra_threads: threads })?;
+        let cache_root = options.derived_cache.clone().or_else(|| crate::derived::cache_root_for(&files.onnx));
+        let session_options = SessionOptions { intra_threads: threads };
+        let (model, graph) = load_graph(env, &files, cache_root.as_deref(), &session_options)?;
 
         let hidden = model
             .hidden_size
@@ -270,10 +301,10 @@ impl Embedder {
             }
         }
 
-        let model_fingerprint = model_fingerprint(&files, &config, options.dtype)?;
+        let model_fingerprint = model_fingerprint(&files, &graph.identity, &config, options.dtype, cache_root.as_deref())?;
         let info = ModelInfo {
             model_dir: files.dir.clone(),
-            onnx_path: files.onnx.clone(),
+            onnx_path: graph.path.clone(),
             tokenizer_path: files.tokenizer.clone(),
             dtype: options.dtype,
             pooling: config.pooling.modes.clone(),
@@ -284,6 +315,7 @@ impl Embedder {
             output_name: model.output_name.clone(),
             prompts: config.prompts.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             threads,
+            graph,
             model_fingerprint,
         };
         Ok(Embedder { tokenizer, model, config, info, batch_size: options.batch_size, max_batch_tokens: options.max_batch_tokens })
@@ -435,32 +467,89 @@ pub(crate) fn hex_sha256<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Strin
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn model_fingerprint(files: &ModelFiles, config: &ModelConfig, dtype: Dtype) -> Result<String> {
-    // Every file of the folder but the ONNX graphs not loaded; the graph itself by identity,
-    // since hashing hundreds of megabytes would slow every start.
+/// Loads the graph `files` names: as it is, or the int8 graph derived from it (kept under
+/// `cache_root` for the next load; one that fails to load is derived again, once).
+fn load_graph(
+    env: &ort::environment::Environment,
+    files: &ModelFiles,
+    cache_root: Option<&Path>,
+    options: &SessionOptions,
+) -> Result<(OnnxModel, GraphInfo)> {
+    match files.graph_use {
+        GraphUse::AsIs => {
+            let model = OnnxModel::load(env, &files.onnx, options)?;
+            let identity = format!("file:{}", crate::derived::content_sha256(&files.onnx, cache_root)?);
+            Ok((model, GraphInfo { kind: "file", path: files.onnx.clone(), source: None, derived_now: false, identity }))
+        }
+        GraphUse::DeriveQ8 => {
+            let mut derived = crate::derived::q8_graph(&files.onnx, cache_root)?;
+            let mut loaded = OnnxModel::load(env, &derived.path, options);
+            if loaded.is_err() && !derived.derived_now {
+                // a kept file that does not load (cut short by a full disk, say) is derived again
+                let _ = std::fs::remove_file(&derived.path);
+                derived = crate::derived::q8_graph(&files.onnx, cache_root)?;
+                loaded = OnnxModel::load(env, &derived.path, options);
+            }
+            if derived.temporary {
+                let _ = std::fs::remove_file(&derived.path);
+            }
+            let identity = format!("{}:{}", crate::onnx::q8::DERIVATION, derived.source_sha256);
+            let graph = GraphInfo {
+                kind: "derived-q8",
+                path: derived.path,
+                source: Some(files.onnx.clone()),
+                derived_now: derived.derived_now,
+                identity,
+            };
+            Ok((loaded?, graph))
+        }
+    }
+}
+
+/// Files of a model folder that never count in its fingerprint: graphs (the loaded one counts by
+/// its identity), weights a graph replaces, and hidden files.
+fn counts_in_fingerprint(relative: &Path) -> bool {
+    let name = relative.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = relative.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let at_root = relative.components().count() == 1;
+    let graph_or_checkpoint = matches!(ext.as_str(), "onnx" | "onnx_data" | "ort")
+        || (at_root && matches!(ext.as_str(), "safetensors" | "bin" | "h5" | "msgpack" | "ot" | "pt" | "pth" | "ckpt" | "gguf"));
+    let hidden = relative.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+    !graph_or_checkpoint && !hidden && !name.is_empty() && !relative.starts_with("onnx") && !relative.starts_with("openvino")
+}
+
+fn model_fingerprint(
+    files: &ModelFiles,
+    graph_identity: &str,
+    config: &ModelConfig,
+    dtype: Dtype,
+    cache_root: Option<&Path>,
+) -> Result<String> {
+    // Every other file of the folder by relative path and content (module weights, configs,
+    // vocabularies), so that two copies of a model share their entries and an edited file does not.
     let mut entries = Vec::new();
     let mut stack = vec![files.dir.clone()];
     while let Some(dir) = stack.pop() {
         let listing = std::fs::read_dir(&dir).map_err(|e| Error::invalid(&dir, e))?;
         for entry in listing.flatten() {
             let path = entry.path();
-            let Ok(meta) = entry.metadata() else { continue };
+            let relative = path.strip_prefix(&files.dir).unwrap_or(&path).to_path_buf();
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            // a folder linked into itself would never end
+            if !counts_in_fingerprint(&relative) || relative.components().count() > 8 {
+                continue;
+            }
             if meta.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_none_or(|ext| ext != "onnx") || path == files.onnx {
-                let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-                let relative = path.strip_prefix(&files.dir).unwrap_or(&path).display().to_string();
-                entries.push(format!("{relative}:{}:{modified}", meta.len()));
+            } else if meta.is_file() {
+                let hash = crate::derived::content_sha256(&path, cache_root)?;
+                entries.push(format!("{}:{hash}", relative.to_string_lossy().replace('\\', "/")));
             }
         }
     }
     entries.sort();
-    let tokenizer = crate::config::read_model_file(&files.tokenizer, crate::config::FileKind::Tokenizer)?
-        .ok_or_else(|| Error::ModelNotFound { what: "tokenizer (tokenizer.json)".into(), looked_at: vec![files.tokenizer.clone()] })?;
     let settings = format!(
-        "dir={}\0onnx={}\0dtype={}\0pooling={:?}\0include_prompt={}\0modules={}\0max={}\0lower={}",
-        files.dir.canonicalize().unwrap_or_else(|_| files.dir.clone()).display(),
-        files.onnx.display(),
+        "graph={graph_identity}\0dtype={}\0pooling={:?}\0include_prompt={}\0modules={}\0max={}\0lower={}",
         dtype.name(),
         config.pooling.modes,
         config.pooling.include_prompt,
@@ -468,5 +557,5 @@ fn model_fingerprint(files: &ModelFiles, config: &ModelConfig, dtype: Dtype) -> 
         config.max_seq_length,
         config.do_lower_case,
     );
-    Ok(hex_sha256([settings.as_bytes(), entries.join("\n").as_bytes(), &tokenizer]))
+    Ok(hex_sha256([settings.as_bytes(), entries.join("\n").as_bytes()]))
 }

@@ -390,10 +390,7 @@ struct Wanted<'a> {
 impl Wanted<'_> {
     /// The ONNX files to try, in order.
     fn onnx_candidates(&self) -> Vec<String> {
-        match self.model_file {
-            Some(file) => vec![file.to_string()],
-            None => vec![format!("onnx/{}", self.dtype.file_name()), self.dtype.file_name().to_string()],
-        }
+        crate::config::graph_candidates(self.dtype, self.model_file).into_iter().map(|(file, _)| file).collect()
     }
 
     /// The required files `snapshot` lacks (an empty list when it can be loaded).

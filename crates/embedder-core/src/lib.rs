@@ -9,6 +9,7 @@ pub mod batcher;
 pub mod batching;
 pub mod cache;
 pub mod config;
+pub mod derived;
 pub mod embedder;
 pub mod error;
 pub mod hub;
@@ -25,6 +26,6 @@ pub mod store;
 pub mod tokenize;
 
 pub use config::{Dtype, ModelConfig, ModelFiles};
-pub use embedder::{default_threads, Embedder, EmbedderOptions, ModelInfo, Progress, DEFAULT_MAX_BATCH_TOKENS};
+pub use embedder::{default_threads, Embedder, EmbedderOptions, GraphInfo, ModelInfo, Progress, DEFAULT_MAX_BATCH_TOKENS};
 pub use error::{Error, Result};
 pub use pooling::PoolingMode;

@@ -376,13 +376,17 @@ fn missing_repository_revision_or_file_is_err_model_not_found() {
     assert_eq!(err.code(), "ERR_MODEL_NOT_FOUND");
     assert!(err.to_string().contains("revision `v9`"), "{err}");
 
-    // tiny-bert-cls has no quantized export
-    let err = resolve("test/tiny-bert-cls", &opts, Dtype::Q8).unwrap_err();
+    // a repository with no graph at all: q8 looks for the fp32 graph, then the shipped int8 file
+    let server = Server::start(vec![("test/no-graph", Repo::from_model("tiny-bert-cls", &["onnx/model.onnx"]))]);
+    let err = resolve("test/no-graph", &options(&server.url(), cache.path()), Dtype::Q8).unwrap_err();
     assert_eq!(err.code(), "ERR_MODEL_NOT_FOUND");
     let message = err.to_string();
-    for part in ["test/tiny-bert-cls", "revision main", "onnx/model_quantized.onnx", "/model_quantized.onnx"] {
+    for part in ["test/no-graph", "revision main", "onnx/model.onnx", "onnx/model_quantized.onnx", "/model_quantized.onnx"] {
         assert!(message.contains(part), "{part} in {message}");
     }
+    // q8 of a repository with only an fp32 graph fetches that graph, to derive from
+    let snapshot = resolve("test/tiny-bert-cls", &opts, Dtype::Q8).unwrap();
+    assert!(snapshot.join("onnx/model.onnx").is_file());
 
     let server = Server::start(vec![("test/no-tokenizer", Repo::from_model("tiny-bert-cls", &["tokenizer.json"]))]);
     let err = resolve("test/no-tokenizer", &options(&server.url(), cache.path()), Dtype::Fp32).unwrap_err();
