@@ -42,7 +42,6 @@ pub struct BatchOptimizedEmbedder {
     /// Started on first use, inside the caller's runtime; it stops when this embedder is dropped.
     queue: OnceLock<mpsc::UnboundedSender<Request>>,
     pending: Arc<AtomicUsize>,
-    batches: Arc<AtomicUsize>,
 }
 
 impl BatchOptimizedEmbedder {
@@ -53,13 +52,7 @@ impl BatchOptimizedEmbedder {
         if options.max_queue == 0 {
             return Err(Error::InvalidOption { option: "maxQueue", reason: "must be at least 1".into() });
         }
-        Ok(BatchOptimizedEmbedder {
-            base,
-            options,
-            queue: OnceLock::new(),
-            pending: Arc::new(AtomicUsize::new(0)),
-            batches: Arc::new(AtomicUsize::new(0)),
-        })
+        Ok(BatchOptimizedEmbedder { base, options, queue: OnceLock::new(), pending: Arc::new(AtomicUsize::new(0)) })
     }
 
     /// Requests queued or running.
@@ -67,15 +60,10 @@ impl BatchOptimizedEmbedder {
         self.pending.load(Ordering::SeqCst)
     }
 
-    /// Batches sent to the base so far.
-    pub fn batches_sent(&self) -> usize {
-        self.batches.load(Ordering::SeqCst)
-    }
-
     fn sender(&self) -> &mpsc::UnboundedSender<Request> {
         self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run_queue(self.base.clone(), self.options.clone(), rx, self.pending.clone(), self.batches.clone()));
+            tokio::spawn(run_queue(self.base.clone(), self.options.clone(), rx, self.pending.clone()));
             tx
         })
     }
@@ -129,7 +117,6 @@ async fn run_queue(
     options: BatchOptions,
     mut rx: mpsc::UnboundedReceiver<Request>,
     pending: Arc<AtomicUsize>,
-    batches: Arc<AtomicUsize>,
 ) {
     let mut queue: VecDeque<Request> = VecDeque::new();
     let mut open = true;
@@ -171,7 +158,6 @@ async fn run_queue(
         if batch.is_empty() {
             continue;
         }
-        batches.fetch_add(1, Ordering::SeqCst);
         let texts: Vec<String> = batch.iter_mut().map(|r| std::mem::take(&mut r.text)).collect();
         let results = embed_each(base.clone(), texts, kind).await;
         for (r, result) in batch.into_iter().zip(results) {

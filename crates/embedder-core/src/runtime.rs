@@ -1,6 +1,6 @@
 //! ONNX Runtime, loaded at run time from a shared library, and one inference session per model.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -164,13 +164,11 @@ pub struct BatchInputs {
 pub struct OnnxModel {
     /// `None` only while dropped.
     session: Mutex<Option<Session>>,
-    path: PathBuf,
     pub input_names: Vec<String>,
     pub output_name: String,
     pub output_kind: OutputKind,
     /// Last dimension of the output when the graph declares it.
     pub hidden_size: Option<usize>,
-    pub uses_token_type_ids: bool,
 }
 
 const KNOWN_INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
@@ -231,20 +229,7 @@ impl OnnxModel {
             }
             other => return Err(Error::invalid(path, format!("output `{}` is {other}, expected a float32 tensor", output.name()))),
         };
-        let uses_token_type_ids = input_names.iter().any(|n| n == "token_type_ids");
-        Ok(OnnxModel {
-            session: Mutex::new(Some(session)),
-            path: path.to_path_buf(),
-            input_names,
-            output_name,
-            output_kind,
-            hidden_size,
-            uses_token_type_ids,
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(OnnxModel { session: Mutex::new(Some(session)), input_names, output_name, output_kind, hidden_size })
     }
 
     /// Runs one batch and hands the output (`data`, `shape`) to `read` while it is borrowed, so

@@ -64,14 +64,6 @@ pub fn score_many<T, V: AsRef<[T]>, R>(query: &[T], vectors: &[V], score: impl F
         .collect()
 }
 
-/// `score(a, b)` after checking that both have the same length (`b` is input 1 when not).
-pub fn score_pair<T, R>(a: &[T], b: &[T], score: impl Fn(&[T], &[T]) -> R) -> Result<R> {
-    if a.len() != b.len() {
-        return Err(Error::InvalidInput { index: 1, reason: format!("has {} values, input 0 has {}", b.len(), a.len()) });
-    }
-    Ok(score(a, b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +100,5 @@ mod tests {
         assert!(matches!(err, Error::InvalidInput { index: 2, .. }), "{err}");
         let scores = score_many(&[1.0f32, 0.0], &docs[..2], cosine).unwrap();
         assert_eq!(scores, vec![1.0, 0.0]);
-        assert!(matches!(score_pair(&[1u8], &[1, 2], hamming).unwrap_err(), Error::InvalidInput { index: 1, .. }));
     }
 }

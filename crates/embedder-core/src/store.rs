@@ -198,10 +198,6 @@ impl VectorStore {
         Ok(store)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Operations that could not use the file so far.
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)

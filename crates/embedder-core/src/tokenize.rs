@@ -29,7 +29,6 @@ pub struct TextTokenizer {
     inner: Tokenizer,
     path: PathBuf,
     do_lower_case: bool,
-    max_length: usize,
     /// Bytes of text tokenized first when a text is much longer (see `encode_one`); `None` when
     /// this tokenizer's parts are not known to keep a prefix's tokens unchanged.
     prefix_bytes: Option<usize>,
@@ -67,11 +66,7 @@ impl TextTokenizer {
             }))
             .map_err(|e| Error::invalid(&path, format!("cannot truncate at {max_length} tokens: {e}")))?;
         let prefix_bytes = splits_at_spaces(&inner).then(|| max_length.saturating_mul(16).max(1024));
-        Ok(TextTokenizer { inner, path, do_lower_case, max_length, prefix_bytes })
-    }
-
-    pub fn max_length(&self) -> usize {
-        self.max_length
+        Ok(TextTokenizer { inner, path, do_lower_case, prefix_bytes })
     }
 
     /// Fails when the tokenizer can produce ids past the model's embedding table: a tokenizer.json
