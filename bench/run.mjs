@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --docs N] [--systems native,native-q8,transformers,ort] [--threads N] [--json FILE]
+// npm run bench [-- --docs N] [--systems native,native-q8,native-q8-shipped,transformers,ort] [--threads N] [--json FILE]
 //
 // Embeds the msmarco-5k passages with each system, each in its own child process (bench/worker.mjs),
 // and prints throughput, single-query latency, nDCG@10, peak RSS and cold start, with ratios to
@@ -12,8 +12,8 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { DATASET, MODEL, REPO_ROOT, loadCorpus, loadQrels, loadQueries, maxSeqLength } from './data.mjs'
 
-const ALL_SYSTEMS = ['native', 'native-q8', 'transformers', 'ort']
-const DEFAULT_SYSTEMS = ['native', 'native-q8', 'transformers']
+const ALL_SYSTEMS = ['native', 'native-q8', 'native-q8-shipped', 'transformers', 'ort']
+const DEFAULT_SYSTEMS = ['native', 'native-q8', 'native-q8-shipped', 'transformers']
 const BATCH_SIZE = 32
 const BASELINE = 'transformers'
 const WARMUP_BATCHES = 2 // calls of 32 passages before the timed corpus pass

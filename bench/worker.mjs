@@ -40,12 +40,13 @@ function peakRssMb() {
  * `query(text)` embeds one text. Both time themselves and return `{ ms, vectors }` / `{ ms, vector }`:
  * wall-clock time of the call, except for `ort`, which counts inference only.
  */
-async function openNative(cfg, dtype) {
+async function openNative(cfg, dtype, modelFile) {
   const { Embedder } = require(REPO_ROOT)
-  const embedder = await Embedder.create({ model: cfg.model, threads: cfg.threads, dtype })
+  const embedder = await Embedder.create({ model: cfg.model, threads: cfg.threads, dtype, modelFile })
   const info = embedder.modelInfo
+  const graph = info.graph.kind === 'derived-q8' ? `int8 graph derived from ${path.relative(cfg.model, info.graph.source)}` : path.relative(cfg.model, info.onnxPath)
   return {
-    detail: `@rag-native/embedder (${path.relative(cfg.model, info.onnxPath)}, ${info.threads} threads)`,
+    detail: `@rag-native/embedder (${graph}, ${info.threads} threads)`,
     async batch(texts) {
       const t0 = performance.now()
       const vectors = await embedder.embedBatch(texts, { output: 'float32' })
@@ -172,6 +173,7 @@ async function openOrt(cfg) {
 const SYSTEMS = {
   native: (cfg) => openNative(cfg, 'fp32'),
   'native-q8': (cfg) => openNative(cfg, 'q8'),
+  'native-q8-shipped': (cfg) => openNative(cfg, 'q8', 'onnx/model_quantized.onnx'),
   transformers: openTransformers,
   ort: openOrt,
 }
