@@ -38,6 +38,14 @@ export interface EmbedderOptions {
   onProgress?: (progress: { phase: 'download'; file: string; done: number; total: number | undefined }) => void
 }
 
+/** Options of a call whose results are not float vectors (`QuantizedEmbedder`): progress and abort. */
+export interface CallOptions {
+  /** Called after each chunk of 32 texts. */
+  onProgress?: (progress: { done: number; total: number }) => void
+  /** Stops the work within one chunk; the call rejects with an `AbortError` (`code: 'ABORT_ERR'`). */
+  signal?: AbortSignal
+}
+
 /** Options of one embedding call. */
 export interface EmbedOptions {
   /** `'array'` (default) returns `number[]` vectors; `'float32'` returns `Float32Array`s, which skips a conversion. */
@@ -318,11 +326,11 @@ export declare class QuantizedEmbedder<P extends QuantizationPrecision = Quantiz
   readonly dimension: number | undefined
   /** Embeds the calibration texts now (otherwise done on first use). */
   calibrate(): Promise<this>
-  embed(text: string): Promise<Quantized<P>>
-  embed(texts: string[]): Promise<Quantized<P>[]>
-  embedBatch(texts: string[]): Promise<Quantized<P>[]>
-  embedQuery(text: string): Promise<Quantized<P>>
-  embedDocuments(texts: string[]): Promise<Quantized<P>[]>
+  embed(text: string, options?: CallOptions): Promise<Quantized<P>>
+  embed(texts: string[], options?: CallOptions): Promise<Quantized<P>[]>
+  embedBatch(texts: string[], options?: CallOptions): Promise<Quantized<P>[]>
+  embedQuery(text: string, options?: CallOptions): Promise<Quantized<P>>
+  embedDocuments(texts: string[], options?: CallOptions): Promise<Quantized<P>[]>
 }
 
 // TF-IDF

@@ -4,7 +4,7 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { Embedder, CachedEmbedder, BatchOptimizedEmbedder, TfidfEmbedder, HybridEmbedder, dequantize } = require('..')
+const { Embedder, CachedEmbedder, BatchOptimizedEmbedder, TfidfEmbedder, HybridEmbedder, QuantizedEmbedder, dequantize, quantize } = require('..')
 const { modelPath } = require('./helpers.js')
 
 const TINY = modelPath('tiny-bert-cls')
@@ -45,6 +45,8 @@ test('an aborted call rejects with AbortError promptly in every class, even over
     BatchOptimizedEmbedder: new BatchOptimizedEmbedder(hanging()),
     'CachedEmbedder(BatchOptimizedEmbedder)': new CachedEmbedder(new BatchOptimizedEmbedder(hanging())),
     HybridEmbedder: new HybridEmbedder({ semantic: hanging(), lexical: await fitted() }),
+    QuantizedEmbedder: new QuantizedEmbedder(hanging(), { precision: 'binary' }),
+    'QuantizedEmbedder calibrating': new QuantizedEmbedder(hanging(), { precision: 'int8', calibration: ['a', 'b'] }),
   }
   for (const [name, embedder] of Object.entries(classes)) {
     for (const call of [(o) => embedder.embedBatch(['a', 'b'], o), (o) => embedder.embed('a', o), (o) => embedder.embedQuery('a', o)]) {
@@ -58,10 +60,11 @@ test('an aborted call rejects with AbortError promptly in every class, even over
   }
 })
 
-test('signal and onProgress are checked and honoured alike by TfidfEmbedder and HybridEmbedder', async () => {
+test('signal and onProgress are checked and honoured alike by TfidfEmbedder, HybridEmbedder and QuantizedEmbedder', async () => {
   const tfidf = await fitted()
   const hybrid = new HybridEmbedder({ semantic: scripted(() => [1, 0, 0]), lexical: tfidf })
-  for (const [name, embedder] of Object.entries({ tfidf, hybrid })) {
+  const quantized = new QuantizedEmbedder(scripted((t) => [t.length, -1, 0.5]), { precision: 'ubinary' })
+  for (const [name, embedder] of Object.entries({ tfidf, hybrid, quantized })) {
     for (const bad of [{ signal: 'junk' }, { signal: {} }, { onProgress: 3 }]) {
       await assert.rejects(embedder.embedBatch(['a'], bad), { code: 'ERR_INVALID_OPTION' }, `${name} ${JSON.stringify(bad)}`)
       await assert.rejects(embedder.embed('a', bad), { code: 'ERR_INVALID_OPTION' }, `${name} ${JSON.stringify(bad)}`)
@@ -74,6 +77,22 @@ test('signal and onProgress are checked and honoured alike by TfidfEmbedder and 
     assert.deepEqual(reports.at(-1), { done: 70, total: 70 }, name)
     assert.deepEqual(rows, await embedder.embedBatch(texts), name)
   }
+})
+
+test('QuantizedEmbedder reports progress per chunk and takes no `output` or `truncateDim`', async () => {
+  const quantized = new QuantizedEmbedder(scripted((t) => [t.length - 5, 1, -1]), { precision: 'int8', ranges: [[-5, -1, -1], [5, 1, 1]] })
+  const texts = Array.from({ length: 40 }, (_, i) => `text ${i}`)
+  const reports = []
+  const codes = await quantized.embedDocuments(texts, { onProgress: (p) => reports.push(p) })
+  assert.deepEqual(reports, [
+    { done: 32, total: 40 },
+    { done: 40, total: 40 },
+  ])
+  assert.deepEqual(codes, await quantized.embedDocuments(texts))
+  assert.deepEqual(await quantized.embedQuery('text 1', { onProgress: () => {} }), codes[1])
+  await assert.rejects(quantized.embed('a', { output: 'float32' }), { code: 'ERR_INVALID_OPTION', message: /`output`.*QuantizedEmbedder/ })
+  await assert.rejects(quantized.embed('a', { truncateDim: 2 }), { code: 'ERR_INVALID_OPTION', message: /truncateDim/ })
+  assert.deepEqual(await quantized.embed('a', { output: 'array' }), quantize([-4, 1, -1], { precision: 'int8', ranges: [[-5, -1, -1], [5, 1, 1]] }))
 })
 
 test("a base's bad values reject with ERR_BASE_FAILED through every wrapper", async () => {
@@ -120,4 +139,32 @@ test('dequantize refuses number[] codes out of range instead of wrapping them', 
     assert.throws(() => dequantize(codes, { precision: 'uint8', ranges }), { code: 'ERR_INVALID_INPUT' }, String(codes))
   }
   assert.deepEqual(dequantize([127, -128], { precision: 'int8', ranges }), dequantize(Int8Array.from([127, -128]), { precision: 'int8', ranges }))
+})
+
+test('option values are checked once, natively: ERR_INVALID_OPTION naming the option and listing exactly what it accepts', () => {
+  const model = TINY
+  const rules = [
+    [() => new Embedder({ model, dtype: 'int8' }), /`dtype`: must be 'fp32' or 'q8', got 'int8'/],
+    [() => new Embedder({ model, pooling: 'median' }), /`pooling`: must be 'mean', 'cls' or 'max', got 'median'/],
+    [() => new Embedder({ model, threads: 1.5 }), /`threads`: must be an integer from 1 to 4294967295, got 1.5/],
+    [() => new Embedder({ model, batchSize: 2 ** 32 }), /`batchSize`/],
+    [() => new Embedder({ model, maxBatchTokens: Number.NaN }), /`maxBatchTokens`/],
+    [() => quantize([1, 2], { precision: 'float16' }), /`precision`: must be 'int8', 'uint8', 'binary', 'ubinary' or 'int8-minmax', got 'float16'/],
+    [() => dequantize(new Uint8Array(1), { precision: 'ubinary', dimension: 1.5 }), /`dimension`/],
+    [() => new TfidfEmbedder({ minDf: 0.5 }), /`minDf`/],
+    [() => new CachedEmbedder(scripted(() => [1]), { maxCacheSize: -1 }), /`maxCacheSize`: must be an integer from 0/],
+    [() => new CachedEmbedder(scripted(() => [1]), { maxBytes: 0 }), /`maxBytes`: must be an integer from 1 to 9007199254740991/],
+    [() => new BatchOptimizedEmbedder(scripted(() => [1]), { maxWaitMs: -1 }), /`maxWaitMs`/],
+    [() => new BatchOptimizedEmbedder(scripted(() => [1]), { maxQueue: 0.5 }), /`maxQueue`/],
+  ]
+  for (const [make, message] of rules) assert.throws(make, { name: 'EmbedderError', code: 'ERR_INVALID_OPTION', message }, String(message))
+  // values of the wrong type never reach the native conversion
+  assert.throws(() => new Embedder({ model, threads: '2' }), { code: 'ERR_INVALID_OPTION', message: /`threads` must be a number/ })
+  assert.throws(() => new CachedEmbedder(scripted(() => [1]), { maxBytes: 10n }), { code: 'ERR_INVALID_OPTION', message: /`maxBytes`/ })
+})
+
+test('a cache may hold more than 4 GiB (maxBytes is not capped at 2^32)', async () => {
+  const cache = new CachedEmbedder(scripted(() => [1, 2, 3]), { maxBytes: 8 * 2 ** 30, maxCacheSize: 0 })
+  assert.deepEqual(await cache.embed('a'), [1, 2, 3])
+  new CachedEmbedder(scripted(() => [1]), { maxBytes: Number.MAX_SAFE_INTEGER })
 })

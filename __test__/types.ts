@@ -127,7 +127,7 @@ async function quantizationUsage(embedder: Embedder): Promise<void> {
   const qMany: Int8Array[] = await quantized.embed(['a', 'b'])
   const qBatch: Int8Array[] = await quantized.embedBatch(['a'])
   const qQuery: Int8Array = await quantized.embedQuery('q')
-  const qDocs: Int8Array[] = await quantized.embedDocuments(['d'])
+  const qDocs: Int8Array[] = await quantized.embedDocuments(['d'], { onProgress: ({ done, total }) => void [done, total], signal: AbortSignal.timeout(1000) })
   const qRanges: [Float32Array, Float32Array] | undefined = quantized.ranges
   const binary = new QuantizedEmbedder(embedder, { precision: 'ubinary' })
   const packed: Uint8Array = await binary.embedQuery('q')

@@ -78,81 +78,28 @@ function toTexts(input) {
   return texts
 }
 
-/** `'array'` (default) or `'float32'`, from the `{ output }` option of an embedding call. */
-function outputOf(options) {
-  if (options === undefined) return 'array'
-  if (options === null || typeof options !== 'object') {
-    throw fail('ERR_INVALID_OPTION', `embed options must be an object, got ${describe(options)}`)
-  }
-  const output = options.output ?? 'array'
-  if (output !== 'array' && output !== 'float32') {
-    throw fail('ERR_INVALID_OPTION', `output must be 'array' or 'float32', got ${JSON.stringify(output)}`)
-  }
-  return output
-}
-
-/** The rejection of an aborted call: Node's convention, with the signal's reason as the cause. */
-function abortError(signal) {
-  const err = new EmbedderError('ABORT_ERR', 'the embedding was aborted', { cause: signal.reason })
-  err.name = 'AbortError'
-  return err
-}
-
 /**
- * The options of one embedding call of any embedding class, checked: `{ output, truncateDim,
- * onProgress, signal }`. `truncate`: whether the class takes `truncateDim` (an Embedder does).
+ * `options` (an object, or `undefined` for none) after checking the JavaScript type of each key in
+ * `types` (`'number'`, `'string'`, `'boolean'`, `'function'`; `'non-empty string'`). Only types:
+ * ranges and choices are checked natively (src/options.rs), where a value of the wrong type would
+ * fail napi-rs's conversion without our error code.
+ * @param {unknown} options
+ * @param {string} what the options' owner, for messages
+ * @param {Record<string, string>} types
+ * @returns {Record<string, any>}
  */
-function callOptions(options, { truncate = false } = {}) {
-  const output = outputOf(options)
-  if (options === undefined) return { output }
-  const { truncateDim, onProgress, signal } = options
-  if (truncateDim !== undefined) {
-    if (!truncate) throw fail('ERR_INVALID_OPTION', '`truncateDim` is an option of Embedder calls; set it on the Embedder under this wrapper')
-    // its range (up to the model's dimension) is checked natively, with the constructor's rule
-    if (!(Number.isInteger(truncateDim) && truncateDim >= 1 && truncateDim <= 0xffffffff)) {
-      throw fail('ERR_INVALID_OPTION', `\`truncateDim\` must be an integer of at least 1, got ${JSON.stringify(truncateDim)}`)
+function optionTypes(options, what, types) {
+  if (options === undefined) return {}
+  if (options === null || typeof options !== 'object') throw fail('ERR_INVALID_OPTION', `${what} options must be an object, got ${describe(options)}`)
+  const o = /** @type {Record<string, any>} */ (options)
+  for (const [key, type] of Object.entries(types)) {
+    const v = o[key]
+    if (v === undefined) continue
+    if (type === 'non-empty string' ? typeof v !== 'string' || v === '' : typeof v !== type) {
+      throw fail('ERR_INVALID_OPTION', `\`${key}\` must be a ${type}, got ${typeof v === 'string' ? JSON.stringify(v) : describe(v)}`)
     }
   }
-  if (onProgress !== undefined && typeof onProgress !== 'function') {
-    throw fail('ERR_INVALID_OPTION', `\`onProgress\` must be a function, got ${describe(onProgress)}`)
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw fail('ERR_INVALID_OPTION', `\`signal\` must be an AbortSignal, got ${describe(signal)}`)
-  }
-  return { output, truncateDim, onProgress, signal }
-}
-
-/** `promise`, or an AbortError as soon as `signal` aborts, even if `promise` never settles. */
-function abortable(promise, signal) {
-  if (!signal) return promise
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal))
-    if (signal.aborted) onAbort()
-    else signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
-}
-
-/** Texts an embedder handles between two progress reports (and abort checks). */
-const CALL_CHUNK = 32
-
-/**
- * `embedChunk(texts) → Promise<rows>` over all `texts` as one embedding call: with `onProgress`
- * or `signal`, a chunk at a time, reporting `{ done, total }` after each and rejecting with an
- * AbortError as soon as `signal` aborts (a chunk that never settles included).
- */
-async function embedInChunks(texts, call, embedChunk) {
-  const { onProgress, signal } = call
-  if (signal?.aborted) throw abortError(signal)
-  if (!onProgress && !signal) return embedChunk(texts)
-  const out = []
-  for (let i = 0; i < texts.length; i += CALL_CHUNK) {
-    const part = texts.slice(i, i + CALL_CHUNK)
-    for (const row of await abortable(embedChunk(part), signal)) out.push(row)
-    onProgress?.({ done: out.length, total: texts.length })
-    if (signal?.aborted && out.length < texts.length) throw abortError(signal)
-  }
-  return out
+  return o
 }
 
 /** `rows` equal slices of `flat`, each owning its memory; `number[]`s when `output` is 'array'. */
@@ -216,11 +163,7 @@ module.exports = {
   describe,
   toText,
   toTexts,
-  outputOf,
-  callOptions,
-  abortError,
-  abortable,
-  embedInChunks,
+  optionTypes,
   splitRows,
   isVector,
   toFloat32,

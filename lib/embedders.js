@@ -4,84 +4,66 @@
 // called through one adapter.
 
 const { native, runtimeLibrary } = require('../binding.js')
-const { EmbedderError, fail, describe, nativeCall, nativeSync, callOptions, abortError, abortable, embedInChunks, splitRows, toText, toTexts } = require(
-  './common.js',
-)
+const { EmbedderError, fail, nativeCall, nativeSync, optionTypes, splitRows } = require('./common.js')
+const { EmbedderBase, abortError, abortable } = require('./base.js')
 const { checkEmbedder, embedMany } = require('./wrapped.js')
 const { identityOf } = require('./identity.js')
 
 /** The native service behind each of our embedders. */
 const services = new WeakMap()
 
-function checkOptions(options = {}) {
-  if (options === null || typeof options !== 'object') {
-    throw fail('ERR_INVALID_OPTION', `options must be an object, got ${describe(options)}`)
-  }
+/**
+ * The Embedder options for the native side, which checks their values (src/options.rs).
+ * @param {unknown} options
+ * @returns {import('../native').NativeEmbedderOptions}
+ */
+function checkOptions(options) {
+  const o = optionTypes(options, 'Embedder', {
+    revision: 'non-empty string',
+    cacheDir: 'non-empty string',
+    dtype: 'string',
+    modelFile: 'string',
+    maxLength: 'number',
+    pooling: 'string',
+    normalize: 'boolean',
+    batchSize: 'number',
+    maxBatchTokens: 'number',
+    threads: 'number',
+    truncateDim: 'number',
+    onProgress: 'function',
+  })
   // absent: the native default, sentence-transformers/all-MiniLM-L6-v2 from the hub
-  const model = options.model ?? options.modelName
+  const model = o.model ?? o.modelName
   if (model !== undefined && (typeof model !== 'string' || model === '')) {
     throw fail('ERR_INVALID_OPTION', '`model` must be a model folder or a Hugging Face hub id like sentence-transformers/all-MiniLM-L6-v2 (`modelName` is accepted too)')
   }
-  for (const key of ['revision', 'cacheDir']) {
-    if (options[key] !== undefined && (typeof options[key] !== 'string' || options[key] === '')) {
-      throw fail('ERR_INVALID_OPTION', `\`${key}\` must be a non-empty string, got ${JSON.stringify(options[key])}`)
-    }
-  }
-  const choice = (key, allowed) => {
-    const v = options[key]
-    if (v !== undefined && !allowed.includes(v)) {
-      throw fail('ERR_INVALID_OPTION', `\`${key}\` must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(v)}`)
-    }
-    return v
-  }
-  const modelFile = options.modelFile
-  if (modelFile !== undefined && typeof modelFile !== 'string') {
-    throw fail('ERR_INVALID_OPTION', '`modelFile` must be a path inside the model folder')
-  }
-  const normalize = options.normalize
-  if (normalize !== undefined && typeof normalize !== 'boolean') {
-    throw fail('ERR_INVALID_OPTION', '`normalize` must be a boolean')
-  }
   return {
     model,
-    dtype: choice('dtype', ['fp32', 'q8']),
-    modelFile,
-    revision: options.revision,
-    cacheDir: options.cacheDir,
-    maxLength: count(options, 'maxLength'),
-    pooling: choice('pooling', ['mean', 'cls', 'max']),
-    normalize,
-    batchSize: count(options, 'batchSize'),
-    maxBatchTokens: count(options, 'maxBatchTokens'),
-    threads: count(options, 'threads'),
-    truncateDim: count(options, 'truncateDim'),
+    dtype: o.dtype,
+    modelFile: o.modelFile,
+    revision: o.revision,
+    cacheDir: o.cacheDir,
+    maxLength: o.maxLength,
+    pooling: o.pooling,
+    normalize: o.normalize,
+    batchSize: o.batchSize,
+    maxBatchTokens: o.maxBatchTokens,
+    threads: o.threads,
+    truncateDim: o.truncateDim,
     runtimeLibrary: runtimeLibrary(),
   }
 }
 
-/** `onProgress` of the Embedder options, called as `{ phase: 'download', file, done, total }` while a hub model downloads. */
+/**
+ * `onProgress` of the Embedder options (checked by checkOptions), called as `{ phase: 'download',
+ * file, done, total }` while a hub model downloads.
+ * @param {{ onProgress?: (progress: { phase: 'download', file: string, done: number, total?: number }) => void } | undefined} options
+ */
 function downloadReporter(options) {
   const onProgress = options?.onProgress
   if (onProgress === undefined) return undefined
-  if (typeof onProgress !== 'function') throw fail('ERR_INVALID_OPTION', `\`onProgress\` must be a function, got ${describe(onProgress)}`)
+  /** @type {(done: number, total: number, file: string) => void} */
   return (done, total, file) => onProgress({ phase: 'download', file, done, total: total < 0 ? undefined : total })
-}
-
-/** `options[key]` if it is a positive integer (or absent), else ERR_INVALID_OPTION. */
-function count(options, key, { min = 1 } = {}) {
-  const v = options[key]
-  if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= 0xffffffff)) {
-    throw fail('ERR_INVALID_OPTION', `\`${key}\` must be an integer of at least ${min}, got ${JSON.stringify(v)}`)
-  }
-  return v
-}
-
-function wrapperOptions(options, name) {
-  if (options === undefined) return {}
-  if (options === null || typeof options !== 'object') {
-    throw fail('ERR_INVALID_OPTION', `${name} options must be an object, got ${describe(options)}`)
-  }
-  return options
 }
 
 function publicInfo(info) {
@@ -142,7 +124,8 @@ function serviceOf(base, namespace) {
   return service
 }
 
-const KIND_NUMBERS = { plain: 0, query: 1, document: 2 }
+/** The number of each text kind on the cache-hit path, as the native side numbers them. */
+const KIND_NUMBERS = Object.fromEntries(native.textKinds().map((kind, i) => [kind, i]))
 
 /** Where a cache copies a hit; large enough for any embedding. Never detached: caches keep it. */
 const scratch = new Float32Array(65536)
@@ -158,19 +141,20 @@ function toArray(values, n) {
   return out
 }
 
-/** What Embedder, CachedEmbedder and BatchOptimizedEmbedder share: the embedding methods. */
-class NativeEmbedder {
+/**
+ * What Embedder, CachedEmbedder and BatchOptimizedEmbedder share: a native service behind the
+ * embedding methods.
+ * @extends {EmbedderBase<number[] | Float32Array>}
+ */
+class NativeEmbedder extends EmbedderBase {
   /** For a cache, `hit(text, kind) → length` copying a vector held in memory into `scratch`. */
   #hit
 
+  /** @param {import('../native').NativeService} service */
   constructor(service) {
+    super()
     services.set(this, service)
     this.#hit = service.hitFunction(scratch)
-  }
-
-  /** Whether calls take `truncateDim` (a model does; wrappers do not). */
-  get _truncates() {
-    return false
   }
 
   /** The vectors of `texts` if all are in a cache's memory, else `null`; nothing to convert otherwise. */
@@ -193,7 +177,7 @@ class NativeEmbedder {
       if (service.disposed) throw fail('ERR_DISPOSED', 'the embedder was disposed; create a new one to embed again')
       return []
     }
-    if (this._truncates || (!onProgress && !signal)) {
+    if (this._callShape.truncateDim || (!onProgress && !signal)) {
       // a model reports and checks for abort after each inference batch, natively
       let abort = null
       let onAbort = null
@@ -213,9 +197,12 @@ class NativeEmbedder {
       }
     }
     // a wrapper goes through its stack a chunk at a time
-    return embedInChunks(texts, call, async (part) =>
-      splitRows(this._cachedAll(part, kind) ?? (await nativeCall(service.embed(part, kind))), part.length, output),
-    )
+    return super._embedTexts(texts, kind, call)
+  }
+
+  async _embedChunk(texts, kind, call) {
+    const flat = this._cachedAll(texts, kind) ?? (await nativeCall(services.get(this).embed(texts, kind)))
+    return splitRows(flat, texts.length, call.output)
   }
 
   /** A cache hit for one text, without a native promise; `undefined` on a miss. */
@@ -225,38 +212,13 @@ class NativeEmbedder {
     if (n > 0) return output === 'array' ? toArray(scratch, n) : scratch.slice(0, n)
   }
 
-  /** One vector for a string; one vector per text for an array of strings. */
   embed(input, options) {
-    // not `async`: a cache hit on one string resolves without awaiting anything
+    // a cache hit on one string resolves without awaiting anything
     if (typeof input === 'string' && options === undefined) {
       const hit = this._cachedOne(input, 'plain', 'array')
       if (hit) return Promise.resolve(hit)
     }
-    try {
-      const call = callOptions(options, { truncate: this._truncates })
-      if (Array.isArray(input)) return this._embedTexts(toTexts(input), 'plain', call)
-      return this._embedTexts([toText(input)], 'plain', call).then((rows) => rows[0])
-    } catch (err) {
-      return Promise.reject(err)
-    }
-  }
-
-  /**
-   * One vector per text, in input order. Options: `output: 'float32'` returns `Float32Array`s;
-   * `onProgress({ done, total })`; `signal` (an AbortSignal) stops the work within one batch.
-   */
-  async embedBatch(texts, options) {
-    return this._embedTexts(toTexts(texts), 'plain', callOptions(options, { truncate: this._truncates }))
-  }
-
-  /** Embeds a search query, with the model's `query` prompt when it defines one. */
-  async embedQuery(text, options) {
-    return (await this._embedTexts([toText(text)], 'query', callOptions(options, { truncate: this._truncates })))[0]
-  }
-
-  /** Embeds documents, with the model's `document` prompt when it defines one. */
-  async embedDocuments(texts, options) {
-    return this._embedTexts(toTexts(texts), 'document', callOptions(options, { truncate: this._truncates }))
+    return super.embed(input, options)
   }
 }
 
@@ -272,8 +234,8 @@ class Embedder extends NativeEmbedder {
     super(nativeSync(() => native.NativeService.model(checkOptions(options), downloadReporter(options))))
   }
 
-  get _truncates() {
-    return true
+  get _callShape() {
+    return { output: true, truncateDim: true, name: 'Embedder' }
   }
 
   static async create(options) {
@@ -326,15 +288,15 @@ class CachedEmbedder extends NativeEmbedder {
   #base
 
   constructor(base, options) {
-    const o = wrapperOptions(options, 'CachedEmbedder')
+    const o = optionTypes(options, 'CachedEmbedder', { maxCacheSize: 'number', maxBytes: 'number' })
     const persist = o.persist
     if (persist !== undefined && (persist === null || typeof persist !== 'object' || typeof persist.path !== 'string')) {
       throw fail('ERR_INVALID_OPTION', '`persist` must be { path: string }')
     }
     const service = nativeSync(() =>
       native.NativeService.cached(serviceOf(base, o.namespace), {
-        maxCacheSize: count(o, 'maxCacheSize', { min: 0 }),
-        maxBytes: count(o, 'maxBytes'),
+        maxCacheSize: o.maxCacheSize,
+        maxBytes: o.maxBytes,
         persistPath: persist?.path,
         dimension: Number.isInteger(base?.dimension) && base.dimension > 0 ? base.dimension : undefined,
       }),
@@ -394,18 +356,10 @@ class BatchOptimizedEmbedder extends NativeEmbedder {
   #base
 
   constructor(base, options) {
-    const o = wrapperOptions(options, 'BatchOptimizedEmbedder')
-    const maxWaitMs = o.maxWaitMs
-    if (maxWaitMs !== undefined && !(typeof maxWaitMs === 'number' && maxWaitMs >= 0 && Number.isFinite(maxWaitMs))) {
-      throw fail('ERR_INVALID_OPTION', `\`maxWaitMs\` must be a number of at least 0, got ${JSON.stringify(maxWaitMs)}`)
-    }
+    const o = optionTypes(options, 'BatchOptimizedEmbedder', { batchSize: 'number', maxWaitMs: 'number', maxQueue: 'number' })
     super(
       nativeSync(() =>
-        native.NativeService.batched(serviceOf(base, o.namespace), {
-          batchSize: count(o, 'batchSize'),
-          maxWaitMs,
-          maxQueue: count(o, 'maxQueue'),
-        }),
+        native.NativeService.batched(serviceOf(base, o.namespace), { batchSize: o.batchSize, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue }),
       ),
     )
     this.#base = base

@@ -2,7 +2,8 @@
 // HybridEmbedder: a semantic and a lexical embedder in one vector whose dot products are the
 // weighted sum of the two cosine similarities.
 
-const { fail, describe, toText, toTexts, callOptions, embedInChunks } = require('./common.js')
+const { fail, describe } = require('./common.js')
+const { EmbedderBase, embedInChunks } = require('./base.js')
 const { checkEmbedder, embedMany, embedOne } = require('./wrapped.js')
 const { IDENTITY } = require('./identity.js')
 
@@ -38,13 +39,15 @@ function combine(s, l, ws, wl, output) {
  * Concatenates a semantic embedding and a lexical one (e.g. an `Embedder` and a fitted
  * `TfidfEmbedder`), each normalised and scaled by the square root of its weight.
  */
-class HybridEmbedder {
+class HybridEmbedder extends EmbedderBase {
   #semantic
   #lexical
   #ws
   #wl
 
+  /** @param {{ semantic: object, lexical: object, semanticWeight?: number, lexicalWeight?: number }} options */
   constructor(options) {
+    super()
     if (options === null || typeof options !== 'object') {
       throw fail('ERR_INVALID_OPTION', `options must be an object with \`semantic\` and \`lexical\` embedders, got ${describe(options)}`)
     }
@@ -83,44 +86,21 @@ class HybridEmbedder {
     return Number.isInteger(s) && Number.isInteger(l) ? s + l : undefined
   }
 
-  async #many(texts, kind, call) {
-    return embedInChunks(texts, call, (part) => this.#combined(part, kind, call.output))
-  }
-
-  async #combined(texts, kind, output) {
+  async _embedChunk(texts, kind, call) {
     const [s, l] = await Promise.all([
       embedMany(this.#semantic, texts, kind, 'semantic'),
       embedMany(this.#lexical, texts, kind, 'lexical'),
     ])
-    return s.map((v, i) => combine(v, l[i], this.#ws, this.#wl, output))
+    return s.map((v, i) => combine(v, l[i], this.#ws, this.#wl, call.output))
   }
 
-  async #one(text, kind, call) {
-    const one = async ([t]) => {
+  /** One text through each part's own single-text method (`embed`, or `embedQuery` for a query). */
+  async _embedOne(text, kind, call) {
+    const one = async (/** @type {string[]} */ [t]) => {
       const [s, l] = await Promise.all([embedOne(this.#semantic, t, kind, 'semantic'), embedOne(this.#lexical, t, kind, 'lexical')])
       return [combine(s, l, this.#ws, this.#wl, call.output)]
     }
     return (await embedInChunks([text], call, one))[0]
-  }
-
-  /** One vector for a string; one vector per text for an array of strings. Options: `output`, `onProgress`, `signal`. */
-  async embed(input, options) {
-    const call = callOptions(options)
-    if (Array.isArray(input)) return this.#many(toTexts(input), 'plain', call)
-    return this.#one(toText(input), 'plain', call)
-  }
-
-  async embedBatch(texts, options) {
-    return this.#many(toTexts(texts), 'plain', callOptions(options))
-  }
-
-  /** With each part's `embedQuery` when it has one (the semantic model's query prompt). */
-  async embedQuery(text, options) {
-    return this.#one(toText(text), 'query', callOptions(options))
-  }
-
-  async embedDocuments(texts, options) {
-    return this.#many(toTexts(texts), 'document', callOptions(options))
   }
 }
 

@@ -3,7 +3,8 @@
 // crates/embedder-core/src/lexical.rs).
 
 const { native } = require('../binding.js')
-const { fail, nativeSync, nativeCall, describe, toText, toTexts, callOptions, embedInChunks, splitRows } = require('./common.js')
+const { fail, nativeSync, nativeCall, describe, optionTypes, toTexts, splitRows } = require('./common.js')
+const { EmbedderBase } = require('./base.js')
 const { IDENTITY, digest } = require('./identity.js')
 
 const FORMAT = 'tfidf'
@@ -11,50 +12,41 @@ const VERSION = 1
 // Lets fromJSON hand a restored native model to the constructor; not reachable from outside.
 const RESTORED = Symbol('restored')
 
+/**
+ * The TfidfEmbedder options for the native side, which checks their values (src/lexical.rs).
+ * @param {unknown} options
+ * @returns {import('../native').NativeTfidfOptions}
+ */
 function checkOptions(options) {
-  if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object') {
-    throw fail('ERR_INVALID_OPTION', `options must be an object, got ${describe(options)}`)
+  // a saved state writes an unlimited maxFeatures as null
+  const o = optionTypes(options, 'TfidfEmbedder', { lowercase: 'boolean', minDf: 'number', smoothIdf: 'boolean', sublinearTf: 'boolean' })
+  const maxFeatures = o.maxFeatures ?? undefined
+  if (maxFeatures !== undefined && typeof maxFeatures !== 'number') {
+    throw fail('ERR_INVALID_OPTION', `\`maxFeatures\` must be a number, got ${describe(maxFeatures)}`)
   }
-  const count = (key) => {
-    const v = options[key]
-    if (v !== undefined && v !== null && !(Number.isInteger(v) && v >= 1 && v <= 0xffffffff)) {
-      throw fail('ERR_INVALID_OPTION', `\`${key}\` must be a positive integer, got ${JSON.stringify(v)}`)
-    }
-    return v ?? undefined
-  }
-  const flag = (key) => {
-    const v = options[key]
-    if (v !== undefined && typeof v !== 'boolean') throw fail('ERR_INVALID_OPTION', `\`${key}\` must be a boolean, got ${JSON.stringify(v)}`)
-    return v
-  }
-  let vocabulary = options.vocabulary
+  let vocabulary = o.vocabulary
   if (vocabulary !== undefined) {
     if (!Array.isArray(vocabulary) || vocabulary.length === 0 || !vocabulary.every((t) => typeof t === 'string')) {
       throw fail('ERR_INVALID_OPTION', '`vocabulary` must be a non-empty array of terms (strings)')
     }
     vocabulary = [...vocabulary]
   }
-  return {
-    maxFeatures: count('maxFeatures'),
-    lowercase: flag('lowercase'),
-    minDf: count('minDf'),
-    smoothIdf: flag('smoothIdf'),
-    sublinearTf: flag('sublinearTf'),
-    vocabulary,
-  }
+  return { maxFeatures, lowercase: o.lowercase, minDf: o.minDf, smoothIdf: o.smoothIdf, sublinearTf: o.sublinearTf, vocabulary }
 }
 
 /**
  * TF-IDF vectors as dense, l2-normalised embeddings of a fixed dimension (the vocabulary size).
  * With the default options it computes what scikit-learn's `TfidfVectorizer()` computes.
  */
-class TfidfEmbedder {
+class TfidfEmbedder extends EmbedderBase {
+  /** @type {import('../native').NativeTfidf} */
   #native
   /** The cache identity of the current fit (its vocabulary, idf and options); reset by fit(). */
   #identity = null
 
+  /** @param {object} [options] */
   constructor(options) {
+    super()
     if (options?.[RESTORED]) {
       this.#native = options[RESTORED]
       return
@@ -86,13 +78,14 @@ class TfidfEmbedder {
     if (!Array.isArray(idf) || !idf.every((x) => typeof x === 'number')) {
       throw fail('ERR_INVALID_INPUT', 'saved TfidfEmbedder: `idf` must be an array of numbers')
     }
-    let options
+    let restored
     try {
-      options = checkOptions({ ...state.options, vocabulary: undefined })
+      const options = checkOptions({ ...state.options, vocabulary: undefined })
+      restored = nativeSync(() => native.NativeTfidf.fromState({ vocabulary, idf: Float64Array.from(idf), options }))
     } catch (err) {
-      throw fail('ERR_INVALID_INPUT', `saved TfidfEmbedder: ${err.message}`)
+      // its options are part of the saved data
+      throw err.code === 'ERR_INVALID_OPTION' ? fail('ERR_INVALID_INPUT', `saved TfidfEmbedder: ${err.message}`) : err
     }
-    const restored = nativeSync(() => native.NativeTfidf.fromState({ vocabulary, idf: Float64Array.from(idf), options }))
     return new TfidfEmbedder({ [RESTORED]: restored })
   }
 
@@ -129,29 +122,9 @@ class TfidfEmbedder {
     return this.#native.state()?.vocabulary
   }
 
-  async #embed(texts, call) {
-    const output = call.output === 'float32' ? 'typed' : 'array'
-    return embedInChunks(texts, call, async (part) => splitRows(await nativeCall(this.#native.embed(part)), part.length, output))
-  }
-
-  /** One vector for a string; one vector per text for an array of strings. Options: `output`, `onProgress`, `signal`. */
-  async embed(input, options) {
-    const call = callOptions(options)
-    if (Array.isArray(input)) return this.#embed(toTexts(input), call)
-    return (await this.#embed([toText(input)], call))[0]
-  }
-
-  async embedBatch(texts, options) {
-    return this.#embed(toTexts(texts), callOptions(options))
-  }
-
-  /** The same as `embed(text)`: TF-IDF has no query prompt. */
-  async embedQuery(text, options) {
-    return (await this.#embed([toText(text)], callOptions(options)))[0]
-  }
-
-  async embedDocuments(texts, options) {
-    return this.#embed(toTexts(texts), callOptions(options))
+  /** TF-IDF has no prompts: every kind of text is embedded alike. */
+  async _embedChunk(texts, _kind, call) {
+    return splitRows(await nativeCall(this.#native.embed(texts)), texts.length, call.output)
   }
 
   /** The fitted vocabulary, idf and options as plain JSON data; `TfidfEmbedder.fromJSON` restores it. */

@@ -3,19 +3,19 @@
 // (crates/embedder-core/src/quantize.rs, similarity.rs).
 
 const { native } = require('../binding.js')
-const { fail, nativeSync, describe, isVector, toFloat32, toFloat32Rows, toText, toTexts } = require('./common.js')
+const { fail, nativeSync, describe, isVector, toFloat32, toFloat32Rows, toTexts } = require('./common.js')
+const { EmbedderBase, embedInChunks } = require('./base.js')
 const { checkEmbedder, embedMany, embedOne } = require('./wrapped.js')
 const { IDENTITY, digest } = require('./identity.js')
 
-const PRECISIONS = ['int8', 'uint8', 'binary', 'ubinary', 'int8-minmax']
-const SIGNED = new Set(['int8', 'binary'])
-const SCALAR = new Set(['int8', 'uint8'])
-
+/**
+ * A precision and how its codes look (`signed`, `scalar`, `minMax`), checked natively
+ * (src/quantize.rs), which lists the precisions when it is not one.
+ * @param {unknown} precision
+ */
 function checkPrecision(precision) {
-  if (!PRECISIONS.includes(precision)) {
-    throw fail('ERR_INVALID_OPTION', `\`precision\` must be one of ${PRECISIONS.map((p) => `'${p}'`).join(', ')}, got ${JSON.stringify(precision)}`)
-  }
-  return precision
+  if (typeof precision !== 'string') throw fail('ERR_INVALID_OPTION', `\`precision\` must be a string, got ${describe(precision)}`)
+  return { name: precision, ...nativeSync(() => native.precisionInfo(precision)) }
 }
 
 /** `[min, max]` rows (sentence-transformers' `ranges`, shape [2][dimension]) as Float32Arrays. */
@@ -46,9 +46,10 @@ function checkOptions(options) {
       throw fail('ERR_INVALID_OPTION', err.message)
     }
   }
+  // its range is checked natively
   const dimension = options.dimension
-  if (dimension !== undefined && !(Number.isInteger(dimension) && dimension >= 1 && dimension <= 0xffffffff)) {
-    throw fail('ERR_INVALID_OPTION', `\`dimension\` must be a positive integer, got ${JSON.stringify(dimension)}`)
+  if (dimension !== undefined && typeof dimension !== 'number') {
+    throw fail('ERR_INVALID_OPTION', `\`dimension\` must be a number, got ${describe(dimension)}`)
   }
   return { precision, ranges, calibration, dimension }
 }
@@ -62,7 +63,7 @@ function quantize(vectors, options) {
   const single = isVector(vectors)
   const rows = single ? [toFloat32(vectors, 0)] : toFloat32Rows(vectors)
   let out
-  if (precision === 'int8-minmax') {
+  if (precision.minMax) {
     const codes = nativeSync(() => native.quantizeMinMax(rows))
     let offset = 0
     out = rows.map((row, i) => {
@@ -71,7 +72,7 @@ function quantize(vectors, options) {
       return { values, min: codes.min[i], max: codes.max[i] }
     })
   } else {
-    const flat = nativeSync(() => native.quantize(rows, { precision, ranges, calibration }))
+    const flat = nativeSync(() => native.quantize(rows, { precision: precision.name, ranges, calibration }))
     const size = rows.length === 0 ? 0 : flat.length / rows.length
     out = rows.map((_, i) => flat.slice(i * size, (i + 1) * size))
   }
@@ -79,16 +80,16 @@ function quantize(vectors, options) {
 }
 
 function toCodes(value, index, precision) {
-  const Type = SIGNED.has(precision) ? Int8Array : Uint8Array
+  const Type = precision.signed ? Int8Array : Uint8Array
   if (value instanceof Type) return value
   if (Array.isArray(value) && value.every((x) => typeof x === 'number')) {
     // checked here: Int8Array.from would wrap 300 to 44 before anything reached the native side
     const [lo, hi] = Type === Int8Array ? [-128, 127] : [0, 255]
     const j = value.findIndex((x) => !Number.isInteger(x) || x < lo || x > hi)
-    if (j >= 0) throw fail('ERR_INVALID_INPUT', `input ${index}: code ${j} is ${value[j]}, not an integer from ${lo} to ${hi} (${precision} codes)`)
+    if (j >= 0) throw fail('ERR_INVALID_INPUT', `input ${index}: code ${j} is ${value[j]}, not an integer from ${lo} to ${hi} (${precision.name} codes)`)
     return Type.from(value)
   }
-  throw fail('ERR_INVALID_INPUT', `input ${index}: ${precision} codes are ${Type === Int8Array ? 'an Int8Array' : 'a Uint8Array'}, got ${describe(value)}`)
+  throw fail('ERR_INVALID_INPUT', `input ${index}: ${precision.name} codes are ${Type === Int8Array ? 'an Int8Array' : 'a Uint8Array'}, got ${describe(value)}`)
 }
 
 function toMinMax(value, index) {
@@ -104,7 +105,7 @@ function toMinMax(value, index) {
  */
 function dequantize(codes, options) {
   const { precision, ranges, calibration, dimension } = checkOptions(options)
-  if (precision === 'int8-minmax') {
+  if (precision.minMax) {
     const single = !Array.isArray(codes)
     const rows = (single ? [codes] : codes).map(toMinMax)
     const flat = nativeSync(() =>
@@ -123,9 +124,11 @@ function dequantize(codes, options) {
     throw fail('ERR_INVALID_INPUT', `expected quantized codes or an array of them, got ${describe(codes)}`)
   }
   const rows = (single ? [codes] : codes).map((c, i) => toCodes(c, i, precision))
-  const nativeOptions = { precision, ranges, calibration, dimension }
+  const nativeOptions = { precision: precision.name, ranges, calibration, dimension }
   const flat = nativeSync(() =>
-    SIGNED.has(precision) ? native.dequantizeSigned(rows, nativeOptions) : native.dequantizeUnsigned(rows, nativeOptions),
+    precision.signed
+      ? native.dequantizeSigned(/** @type {Int8Array[]} */ (rows), nativeOptions)
+      : native.dequantizeUnsigned(/** @type {Uint8Array[]} */ (rows), nativeOptions),
   )
   const size = rows.length === 0 ? 0 : flat.length / rows.length
   const out = rows.map((_, i) => flat.slice(i * size, (i + 1) * size))
@@ -190,7 +193,7 @@ function isTexts(value) {
  * Wraps an embedder so that it returns quantized vectors: Int8Array (`int8`, `binary`),
  * Uint8Array (`uint8`, `ubinary`) or `{ values, min, max }` (`int8-minmax`).
  */
-class QuantizedEmbedder {
+class QuantizedEmbedder extends EmbedderBase {
   #base
   #precision
   #ranges = null
@@ -199,15 +202,20 @@ class QuantizedEmbedder {
   /** What fixes the ranges, for CachedEmbedder's keys: given ranges, or calibration vectors or texts. */
   #calibrationDigest = ''
 
+  /**
+   * @param {object} base
+   * @param {{ precision: string, ranges?: ArrayLike<number>[], calibration?: (ArrayLike<number> | string)[] }} options
+   */
   constructor(base, options) {
+    super()
     this.#base = checkEmbedder(base, 'base')
     if (options === null || typeof options !== 'object') {
       throw fail('ERR_INVALID_OPTION', `options must be an object with a \`precision\`, got ${describe(options)}`)
     }
     const texts = isTexts(options.calibration) ? toTexts(options.calibration) : null
     const checked = checkOptions(texts ? { ...options, calibration: undefined } : options)
-    this.#precision = checked.precision
-    if (SCALAR.has(checked.precision)) {
+    this.#precision = checked.precision.name
+    if (checked.precision.scalar) {
       const sources = checked.ranges ? [checked.ranges.min, checked.ranges.max] : (checked.calibration ?? texts ?? [])
       this.#calibrationDigest = digest(checked.ranges ? 'ranges' : checked.calibration ? 'vectors' : 'texts', ...sources)
       if (checked.ranges) {
@@ -219,7 +227,7 @@ class QuantizedEmbedder {
       } else {
         throw fail(
           'ERR_INVALID_OPTION',
-          `${checked.precision} quantization needs \`ranges\` or \`calibration\` (vectors, or texts to embed) to fix each dimension's range`,
+          `${checked.precision.name} quantization needs \`ranges\` or \`calibration\` (vectors, or texts to embed) to fix each dimension's range`,
         )
       }
     }
@@ -269,21 +277,19 @@ class QuantizedEmbedder {
     return quantize(vectors, options)
   }
 
-  async embed(input) {
-    if (Array.isArray(input)) return this.embedBatch(input)
-    return (await this.#quantize([await embedOne(this.#base, toText(input), 'plain', 'base')]))[0]
+  /** Codes, not floats: `output` does not apply. */
+  get _callShape() {
+    return { output: false, truncateDim: false, name: 'QuantizedEmbedder' }
   }
 
-  async embedBatch(texts) {
-    return this.#quantize(await embedMany(this.#base, toTexts(texts), 'plain', 'base'))
+  async _embedChunk(texts, kind) {
+    return this.#quantize(await embedMany(this.#base, texts, kind, 'base'))
   }
 
-  async embedQuery(text) {
-    return (await this.#quantize([await embedOne(this.#base, toText(text), 'query', 'base')]))[0]
-  }
-
-  async embedDocuments(texts) {
-    return this.#quantize(await embedMany(this.#base, toTexts(texts), 'document', 'base'))
+  /** One text through the base's own single-text method (`embed`, or `embedQuery` for a query). */
+  async _embedOne(text, kind, call) {
+    const one = async (/** @type {string[]} */ [t]) => this.#quantize([await embedOne(this.#base, t, kind, 'base')])
+    return (await embedInChunks([text], call, one))[0]
   }
 }
 

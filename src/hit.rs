@@ -80,12 +80,7 @@ unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> 
         } else {
             None
         };
-        let kind = match kind {
-            0 => Some(TextKind::Plain),
-            1 => Some(TextKind::Query),
-            2 => Some(TextKind::Document),
-            _ => None,
-        };
+        let kind = TextKind::from_index(kind);
         if let (Some(text), Some(kind)) = (text, kind) {
             let out = std::slice::from_raw_parts_mut(hit.out, hit.len);
             // a panic must not cross into JavaScript: it counts as a miss, and the call path reports it

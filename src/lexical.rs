@@ -10,13 +10,14 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::error::{catch_panic, to_js};
+use crate::options::count;
 
 #[napi(object)]
 #[derive(Default)]
 pub struct NativeTfidfOptions {
-    pub max_features: Option<u32>,
+    pub max_features: Option<f64>,
     pub lowercase: Option<bool>,
-    pub min_df: Option<u32>,
+    pub min_df: Option<f64>,
     pub smooth_idf: Option<bool>,
     pub sublinear_tf: Option<bool>,
     pub vocabulary: Option<Vec<String>>,
@@ -26,16 +27,12 @@ impl TryFrom<NativeTfidfOptions> for TfidfOptions {
     type Error = Error;
 
     fn try_from(o: NativeTfidfOptions) -> Result<Self, Error> {
-        let positive = |option: &'static str, v: Option<u32>| match v {
-            Some(0) => Err(Error::InvalidOption { option, reason: "must be at least 1".into() }),
-            v => Ok(v.map(|n| n as usize)),
-        };
         let defaults = TfidfOptions::default();
         Ok(defaults
             .clone()
-            .with_max_features(positive("maxFeatures", o.max_features)?)
+            .with_max_features(count("maxFeatures", o.max_features)?)
             .with_lowercase(o.lowercase.unwrap_or(defaults.lowercase))
-            .with_min_df(positive("minDf", o.min_df)?.unwrap_or(defaults.min_df))
+            .with_min_df(count("minDf", o.min_df)?.unwrap_or(defaults.min_df))
             .with_smooth_idf(o.smooth_idf.unwrap_or(defaults.smooth_idf))
             .with_sublinear_tf(o.sublinear_tf.unwrap_or(defaults.sublinear_tf))
             .with_vocabulary(o.vocabulary))
@@ -45,9 +42,9 @@ impl TryFrom<NativeTfidfOptions> for TfidfOptions {
 impl From<&TfidfOptions> for NativeTfidfOptions {
     fn from(o: &TfidfOptions) -> Self {
         NativeTfidfOptions {
-            max_features: o.max_features.map(|n| n as u32),
+            max_features: o.max_features.map(|n| n as f64),
             lowercase: Some(o.lowercase),
-            min_df: Some(o.min_df as u32),
+            min_df: Some(o.min_df as f64),
             smooth_idf: Some(o.smooth_idf),
             sublinear_tf: Some(o.sublinear_tf),
             vocabulary: None,

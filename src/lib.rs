@@ -19,6 +19,13 @@ pub fn default_threads() -> u32 {
     embedder_core::default_threads() as u32
 }
 
+/// The kinds of text (`'plain'`, `'query'`, `'document'`) in the order that numbers them for a
+/// cache's hit function.
+#[napi_derive::napi]
+pub fn text_kinds() -> Vec<&'static str> {
+    embedder_core::service::TextKind::ALL.map(|k| k.name()).to_vec()
+}
+
 /// For the main thread's `exit` event, before Node.js calls `exit()`, which runs ONNX Runtime's
 /// C++ static destructors: stops the runs in progress and waits (up to 2 s) for every model
 /// thread to leave ONNX Runtime. A model still loading after that (a session cannot be stopped

@@ -7,6 +7,7 @@ use napi::bindgen_prelude::{Either, Float32Array, Float64Array, Int8Array, Uint8
 use napi_derive::napi;
 
 use crate::error::{catch_panic, to_js};
+use crate::options::{count, one_of};
 
 /// sentence-transformers' `ranges`: each dimension's minimum and maximum.
 #[napi(object)]
@@ -31,13 +32,14 @@ impl From<&Ranges> for NativeRanges {
 
 #[napi(object)]
 pub struct NativeQuantizeOptions {
-    /// `'int8'`, `'uint8'`, `'binary'` or `'ubinary'`.
+    /// `'int8'`, `'uint8'`, `'binary'` or `'ubinary'` (`'int8-minmax'` codes have functions of
+    /// their own).
     pub precision: String,
     pub ranges: Option<NativeRanges>,
     /// Vectors whose per-dimension min and max become the ranges when `ranges` is absent.
     pub calibration: Option<Vec<Float32Array>>,
     /// Values per vector, for dequantizing bit codes whose dimension is not a multiple of 8.
-    pub dimension: Option<u32>,
+    pub dimension: Option<f64>,
 }
 
 /// The core parameters of `NativeQuantizeOptions`.
@@ -51,10 +53,12 @@ impl TryFrom<NativeQuantizeOptions> for QuantizeParams {
     type Error = Error;
 
     fn try_from(o: NativeQuantizeOptions) -> Result<Self, Error> {
-        let precision = Precision::parse(&o.precision).ok_or_else(|| Error::InvalidOption {
-            option: "precision",
-            reason: format!("`{}` is not 'int8', 'uint8', 'binary', 'ubinary' or 'int8-minmax'", o.precision),
-        })?;
+        let precision = match Scheme::parse(&o.precision)? {
+            Scheme::Embeddings(p) => p,
+            Scheme::MinMax => {
+                return Err(Error::InvalidOption { option: "precision", reason: format!("`{MIN_MAX}` codes go through quantizeMinMax") })
+            }
+        };
         let ranges = match (&o.ranges, &o.calibration) {
             (Some(r), _) => Some(Ranges::try_from(r)?),
             (None, Some(vectors)) => Some(Ranges::from_calibration(vectors).map_err(|e| match e {
@@ -65,12 +69,54 @@ impl TryFrom<NativeQuantizeOptions> for QuantizeParams {
             })?),
             (None, None) => None,
         };
-        let dimension = match o.dimension {
-            Some(0) => return Err(Error::InvalidOption { option: "dimension", reason: "must be at least 1".into() }),
-            d => d.map(|d| d as usize),
-        };
+        let dimension = count("dimension", o.dimension)?;
         Ok(QuantizeParams { precision, ranges, dimension })
     }
+}
+
+/// The name of per-vector min-max int8 codes, beside sentence-transformers' precisions.
+const MIN_MAX: &str = "int8-minmax";
+
+/// What the `precision` option of the JavaScript functions names.
+#[derive(Clone, Copy)]
+enum Scheme {
+    /// One of sentence-transformers' `quantize_embeddings` precisions.
+    Embeddings(Precision),
+    /// Per-vector min-max int8 (`quantizeMinMax`, `dequantizeMinMax`).
+    MinMax,
+}
+
+impl Scheme {
+    fn parse(name: &str) -> Result<Self, Error> {
+        if name == MIN_MAX {
+            return Ok(Scheme::MinMax);
+        }
+        Precision::parse(name).map(Scheme::Embeddings).ok_or_else(|| Error::InvalidOption {
+            option: "precision",
+            reason: format!("must be {}, got '{name}'", one_of(Precision::ALL.map(Precision::name).into_iter().chain([MIN_MAX]))),
+        })
+    }
+}
+
+/// How a precision's codes look, for the JavaScript side to pick the functions and typed arrays.
+#[napi(object)]
+pub struct NativePrecision {
+    /// Codes are signed bytes (`Int8Array`): `int8`, `binary` and `int8-minmax`.
+    pub signed: bool,
+    /// Needs calibration ranges: `int8` and `uint8`.
+    pub scalar: bool,
+    /// Per-vector min-max codes `{ values, min, max }`: `int8-minmax`.
+    pub min_max: bool,
+}
+
+/// Checks a `precision` option and says how its codes look; `ERR_INVALID_OPTION` listing the
+/// precisions otherwise.
+#[napi]
+pub fn precision_info(precision: String) -> napi::Result<NativePrecision> {
+    Ok(match Scheme::parse(&precision).map_err(to_js)? {
+        Scheme::Embeddings(p) => NativePrecision { signed: p.is_signed(), scalar: p.is_scalar(), min_max: false },
+        Scheme::MinMax => NativePrecision { signed: true, scalar: false, min_max: true },
+    })
 }
 
 /// Quantizes `vectors` as sentence-transformers' `quantize_embeddings` does; the rows of the

@@ -18,7 +18,7 @@ use napi_derive::napi;
 use tokio::sync::oneshot;
 
 use crate::error::{guard, guard_future, to_js};
-use crate::options::NativeEmbedderOptions;
+use crate::options::{count, integer, one_of, NativeEmbedderOptions, MAX_SAFE_INTEGER};
 
 #[napi(object)]
 pub struct NativeModelInfo {
@@ -68,7 +68,7 @@ impl From<&ModelInfo> for NativeModelInfo {
 
 #[napi(object)]
 pub struct NativeCacheOptions {
-    pub max_cache_size: Option<u32>,
+    pub max_cache_size: Option<f64>,
     pub max_bytes: Option<f64>,
     pub persist_path: Option<String>,
     /// The base's dimension when already known (a JavaScript base's `dimension`).
@@ -77,9 +77,9 @@ pub struct NativeCacheOptions {
 
 #[napi(object)]
 pub struct NativeBatchOptions {
-    pub batch_size: Option<u32>,
+    pub batch_size: Option<f64>,
     pub max_wait_ms: Option<f64>,
-    pub max_queue: Option<u32>,
+    pub max_queue: Option<f64>,
 }
 
 #[napi(object)]
@@ -110,20 +110,10 @@ impl From<embedder_core::cache::CacheStats> for NativeCacheStats {
 }
 
 fn kind_of(kind: &str) -> Result<TextKind> {
-    match kind {
-        "plain" => Ok(TextKind::Plain),
-        "query" => Ok(TextKind::Query),
-        "document" => Ok(TextKind::Document),
-        other => Err(Error::InvalidOption { option: "kind", reason: format!("unknown text kind `{other}`") }),
-    }
-}
-
-fn kind_name(kind: TextKind) -> &'static str {
-    match kind {
-        TextKind::Plain => "plain",
-        TextKind::Query => "query",
-        TextKind::Document => "document",
-    }
+    TextKind::parse(kind).ok_or_else(|| Error::InvalidOption {
+        option: "kind",
+        reason: format!("must be {}, got '{kind}'", one_of(TextKind::ALL.map(TextKind::name))),
+    })
 }
 
 /// Calls of a JavaScript embedder waiting for their vectors, by call id.
@@ -161,7 +151,7 @@ impl EmbedService for JsService {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = oneshot::channel();
             self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
-            let status = self.embed.call((id, texts, kind_name(kind).to_string()).into(), ThreadsafeFunctionCallMode::NonBlocking);
+            let status = self.embed.call((id, texts, kind.name().to_string()).into(), ThreadsafeFunctionCallMode::NonBlocking);
             if status != napi::Status::Ok {
                 self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                 return Err(Error::Base(format!("cannot call the JavaScript embedder ({status})")));
@@ -179,7 +169,7 @@ impl EmbedService for JsService {
 
     fn fingerprint(self: Arc<Self>, kind: TextKind) -> BoxFuture<Result<String>> {
         Box::pin(async move {
-            let mut fingerprint = format!("js\0{}\0{}", self.namespace, kind_name(kind));
+            let mut fingerprint = format!("js\0{}\0{}", self.namespace, kind.name());
             for part in &self.parts {
                 let part = part.clone().fingerprint(kind).await?;
                 fingerprint.push_str(&format!("\0{}:{part}", part.len()));
@@ -313,8 +303,8 @@ impl NativeService {
     pub fn cached(base: &NativeService, options: NativeCacheOptions) -> napi::Result<Self> {
         guard(|| {
             let options = CacheOptions {
-                max_entries: options.max_cache_size.map_or(10_000, |n| n as usize),
-                max_bytes: options.max_bytes.map(|b| b as usize),
+                max_entries: integer("maxCacheSize", options.max_cache_size, 0.0, u32::MAX as f64).map_err(to_js)?.unwrap_or(10_000),
+                max_bytes: integer("maxBytes", options.max_bytes, 1.0, MAX_SAFE_INTEGER).map_err(to_js)?,
                 persist: options.persist_path.map(Into::into),
                 dimension: options.dimension.map(|d| d as usize),
             };
@@ -330,15 +320,18 @@ impl NativeService {
             let defaults = BatchOptions::default();
             let max_wait = match options.max_wait_ms {
                 None => defaults.max_wait,
-                // Duration::from_secs_f64 panics on NaN, infinity and values past u64 seconds
-                Some(ms) => Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).map_err(|_| {
-                    to_js(Error::InvalidOption { option: "maxWaitMs", reason: format!("{ms} is not a usable number of milliseconds") })
+                // refuses negatives, NaN, infinity and values past u64 seconds
+                Some(ms) => Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| {
+                    to_js(Error::InvalidOption {
+                        option: "maxWaitMs",
+                        reason: format!("must be a number of milliseconds of at least 0, got {ms}"),
+                    })
                 })?,
             };
             let options = BatchOptions {
-                batch_size: options.batch_size.map_or(defaults.batch_size, |n| n as usize),
+                batch_size: count("batchSize", options.batch_size).map_err(to_js)?.unwrap_or(defaults.batch_size),
                 max_wait,
-                max_queue: options.max_queue.map_or(defaults.max_queue, |n| n as usize),
+                max_queue: count("maxQueue", options.max_queue).map_err(to_js)?.unwrap_or(defaults.max_queue),
             };
             let batcher = Arc::new(BatchOptimizedEmbedder::new(base.service.clone(), options).map_err(to_js)?);
             Ok(NativeService { batcher: Some(batcher.clone()), ..NativeService::of(batcher) })
@@ -358,12 +351,14 @@ impl NativeService {
         env: &'env Env,
         texts: Vec<String>,
         kind: String,
-        truncate_dim: Option<u32>,
+        truncate_dim: Option<f64>,
         on_progress: Option<Function<FnArgs<(u32, u32)>, Unknown<'static>>>,
         abort: Option<&NativeAbort>,
     ) -> napi::Result<PromiseRaw<'env, Float32Array>> {
         guard(|| {
             let kind = kind_of(&kind).map_err(to_js)?;
+            // the same rule as the constructor's `truncateDim`; its upper bound is the model's dimension
+            let truncate_dim = count("truncateDim", truncate_dim).map_err(to_js)?;
             let service = self.service.clone();
             let model = self.model.clone();
             let report: Option<Box<dyn Fn(usize, usize) + Send + Sync>> = match on_progress {
@@ -382,7 +377,7 @@ impl NativeService {
             env.spawn_future(guard_future(async move {
                 // a bare model fills one buffer directly; stacks assemble rows
                 let flat = match (model, batcher) {
-                    (Some(model), _) => model.embed_flat(texts, kind, truncate_dim.map(|n| n as usize), progress).await,
+                    (Some(model), _) => model.embed_flat(texts, kind, truncate_dim, progress).await,
                     (None, Some(Ok(batcher))) => batcher
                         .embed_admitted(texts, kind)
                         .await

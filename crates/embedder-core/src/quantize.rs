@@ -26,14 +26,10 @@ pub enum Precision {
 }
 
 impl Precision {
+    pub const ALL: [Precision; 4] = [Precision::Int8, Precision::Uint8, Precision::Binary, Precision::Ubinary];
+
     pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "int8" => Some(Precision::Int8),
-            "uint8" => Some(Precision::Uint8),
-            "binary" => Some(Precision::Binary),
-            "ubinary" => Some(Precision::Ubinary),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|p| p.name() == name)
     }
 
     pub fn name(self) -> &'static str {

@@ -20,12 +20,31 @@ pub enum TextKind {
 }
 
 impl TextKind {
-    pub fn prompt_name(self) -> Option<&'static str> {
+    /// Every kind, in the order of their numbers at the JavaScript boundary (the cache-hit path
+    /// passes a kind as its index here).
+    pub const ALL: [TextKind; 3] = [TextKind::Plain, TextKind::Query, TextKind::Document];
+
+    pub fn name(self) -> &'static str {
         match self {
-            TextKind::Plain => None,
-            TextKind::Query => Some("query"),
-            TextKind::Document => Some("document"),
+            TextKind::Plain => "plain",
+            TextKind::Query => "query",
+            TextKind::Document => "document",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The kind numbered `index` in [`TextKind::ALL`].
+    pub fn from_index(index: u32) -> Option<Self> {
+        Self::ALL.get(index as usize).copied()
+    }
+
+    /// The key of its prompt in `config_sentence_transformers.json` (`prompts.query`,
+    /// `prompts.document`): the kind's own name.
+    pub fn prompt_name(self) -> Option<&'static str> {
+        (self != TextKind::Plain).then(|| self.name())
     }
 }
 
