@@ -164,6 +164,31 @@ export interface CachedEmbedderOptions {
    * or an existing file that is not such a cache file, is ERR_INVALID_OPTION and is left untouched.
    */
   persist?: { path: string }
+  /**
+   * A tier shared by a fleet of processes and machines, after `persist`: memory → file → Redis →
+   * base. A URL (`redis://[user:password@]host:port/db`, `rediss://` for TLS,
+   * `redis+cluster://host:port,host:port` for a Redis Cluster) or the options. Texts that several
+   * processes miss at once are computed by one of them. Redis trouble (down, slow, full, errors)
+   * never fails an embedding: the vectors are computed, and counted in `stats().redisErrors`.
+   * A bad URL or option is ERR_INVALID_OPTION naming it. See docs/fleet.md.
+   */
+  redis?: string | RedisTierOptions
+}
+
+export interface RedisTierOptions {
+  /** A URL as above, or the nodes of a Redis Cluster (`['redis://10.0.0.1:7000', …]`). */
+  url: string | string[]
+  /** Prepended to every key (default `'rag-native:v1:'`). */
+  prefix?: string
+  /** Values expire this long after they were written (an integer; default: never). */
+  ttlSeconds?: number
+  /** The longest any Redis operation is waited for, connecting included (default 250). */
+  timeoutMs?: number
+  /**
+   * How long a process may hold texts it is computing before the others waiting for them compute
+   * them too (default 10,000).
+   */
+  leaseMs?: number
 }
 
 export interface CacheStats {
@@ -180,6 +205,10 @@ export interface CacheStats {
    * cache worked from memory; each kind of problem is also warned about once (EMBEDDER_CACHE_FILE).
    */
   diskErrors: number
+  /** Hits served from Redis (included in `hits`), vectors another process computed meanwhile included. */
+  redisHits: number
+  /** Redis operations that failed or timed out: the vectors were computed instead. */
+  redisErrors: number
 }
 
 /**
@@ -191,7 +220,7 @@ export declare class CachedEmbedder {
   constructor(base: EmbedderLike, options?: CachedEmbedderOptions)
   readonly dimension: number | undefined
   stats(): CacheStats
-  /** Empties the memory and disk tiers. */
+  /** Empties the memory and disk tiers (not the Redis tier, which other processes share). */
   clear(): Promise<void>
 }
 

@@ -281,8 +281,28 @@ class Embedder extends NativeEmbedder {
 }
 
 /**
+ * The `redis` option for the native side: a URL, or `{ url, prefix?, ttlSeconds?, timeoutMs?,
+ * leaseMs? }` where `url` may list the nodes of a cluster. Only shapes here: the native side checks
+ * the URLs and ranges (src/options.rs, redis_tier.rs).
+ */
+function redisOptions(redis) {
+  if (redis === undefined) return undefined
+  if (typeof redis === 'string') return { urls: [redis] }
+  const shape = '`redis` must be a URL string or { url: string | string[], prefix?, ttlSeconds?, timeoutMs?, leaseMs? }'
+  if (redis === null || typeof redis !== 'object') throw fail('ERR_INVALID_OPTION', shape)
+  const url = redis.url
+  const urls = typeof url === 'string' ? [url] : Array.isArray(url) && url.length > 0 && url.every((u) => typeof u === 'string') ? [...url] : null
+  if (urls === null) throw fail('ERR_INVALID_OPTION', shape)
+  for (const [key, type] of [['prefix', 'string'], ['ttlSeconds', 'number'], ['timeoutMs', 'number'], ['leaseMs', 'number']]) {
+    if (redis[key] !== undefined && typeof redis[key] !== type) throw fail('ERR_INVALID_OPTION', `\`redis.${key}\` must be a ${type}`)
+  }
+  return { urls, prefix: redis.prefix, ttlSeconds: redis.ttlSeconds, timeoutMs: redis.timeoutMs, leaseMs: redis.leaseMs }
+}
+
+/**
  * Caches the vectors of any embedder (ours or a JavaScript one) by sha256 of what determines them
- * and the text: an LRU in memory, optionally a SQLite file on disk.
+ * and the text: an LRU in memory, optionally a SQLite file on disk, optionally Redis shared by a
+ * fleet of processes.
  */
 class CachedEmbedder extends NativeEmbedder {
   #base
@@ -298,6 +318,7 @@ class CachedEmbedder extends NativeEmbedder {
         maxCacheSize: o.maxCacheSize,
         maxBytes: o.maxBytes,
         persistPath: persist?.path,
+        redis: redisOptions(o.redis),
         dimension: Number.isInteger(base?.dimension) && base.dimension > 0 ? base.dimension : undefined,
       }),
     )
@@ -323,7 +344,7 @@ class CachedEmbedder extends NativeEmbedder {
     return this.#base.dimension
   }
 
-  /** `{ hits, misses, evictions, entries, bytes, hitRate, diskHits, diskErrors }` since creation. */
+  /** `{ hits, misses, evictions, entries, bytes, hitRate, diskHits, diskErrors, redisHits, redisErrors }` since creation. */
   stats() {
     const s = services.get(this).stats()
     return {
@@ -335,10 +356,12 @@ class CachedEmbedder extends NativeEmbedder {
       hitRate: s.hitRate,
       diskHits: s.diskHits,
       diskErrors: s.diskErrors,
+      redisHits: s.redisHits,
+      redisErrors: s.redisErrors,
     }
   }
 
-  /** Empties the memory and disk tiers. */
+  /** Empties the memory and disk tiers (not the Redis tier, which other processes share). */
   async clear() {
     try {
       await nativeCall(services.get(this).clear())

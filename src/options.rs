@@ -100,6 +100,48 @@ pub fn count(option: &'static str, value: Option<f64>) -> Result<Option<usize>, 
 
 /// The shared Redis tier of a cache (`redis` of the CachedEmbedder options; a URL string arrives
 /// as `{ urls: [url] }`).
+#[napi(object)]
+pub struct NativeRedisOptions {
+    /// One URL (`redis://`, `rediss://`, `redis+cluster://`), or the nodes of a cluster.
+    pub urls: Vec<String>,
+    pub prefix: Option<String>,
+    pub ttl_seconds: Option<f64>,
+    pub timeout_ms: Option<f64>,
+    pub lease_ms: Option<f64>,
+}
+
+impl TryFrom<NativeRedisOptions> for embedder_core::redis_tier::RedisOptions {
+    type Error = Error;
+
+    fn try_from(o: NativeRedisOptions) -> Result<Self, Error> {
+        use std::time::Duration;
+        let whole = |option: &'static str, v: Option<f64>, max: f64| match v {
+            None => Ok(None),
+            Some(v) if v.fract() == 0.0 && (1.0..=max).contains(&v) => Ok(Some(v as u64)),
+            Some(v) => Err(Error::InvalidOption { option, reason: format!("must be an integer from 1 to {max}, got {v}") }),
+        };
+        let mut options = Self::new(o.urls);
+        if let Some(prefix) = o.prefix {
+            options = options.with_prefix(prefix);
+        }
+        // ten years: past that, a TTL is a mistake for "never" (leave it out)
+        options = options.with_ttl(whole("redis.ttlSeconds", o.ttl_seconds, 315_360_000.0)?.map(Duration::from_secs));
+        if let Some(ms) = o.timeout_ms {
+            if !(ms > 0.0 && ms <= 60_000.0) {
+                return Err(Error::InvalidOption {
+                    option: "redis.timeoutMs",
+                    reason: format!("must be a number of milliseconds above 0 and at most 60000, got {ms}"),
+                });
+            }
+            options = options.with_timeout(Duration::from_secs_f64(ms / 1000.0));
+        }
+        if let Some(ms) = whole("redis.leaseMs", o.lease_ms, 3_600_000.0)? {
+            options = options.with_lease(Duration::from_millis(ms));
+        }
+        Ok(options)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

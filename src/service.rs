@@ -73,6 +73,7 @@ pub struct NativeCacheOptions {
     pub persist_path: Option<String>,
     /// The base's dimension when already known (a JavaScript base's `dimension`).
     pub dimension: Option<u32>,
+    pub redis: Option<crate::options::NativeRedisOptions>,
 }
 
 #[napi(object)]
@@ -92,6 +93,8 @@ pub struct NativeCacheStats {
     pub bytes: f64,
     pub hit_rate: f64,
     pub disk_errors: f64,
+    pub redis_hits: f64,
+    pub redis_errors: f64,
 }
 
 impl From<embedder_core::cache::CacheStats> for NativeCacheStats {
@@ -105,6 +108,8 @@ impl From<embedder_core::cache::CacheStats> for NativeCacheStats {
             bytes: s.bytes as f64,
             hit_rate: s.hit_rate(),
             disk_errors: s.disk_errors as f64,
+            redis_hits: s.redis_hits as f64,
+            redis_errors: s.redis_errors as f64,
         }
     }
 }
@@ -307,6 +312,7 @@ impl NativeService {
                 max_bytes: integer("maxBytes", options.max_bytes, 1.0, MAX_SAFE_INTEGER).map_err(to_js)?,
                 persist: options.persist_path.map(Into::into),
                 dimension: options.dimension.map(|d| d as usize),
+                redis: options.redis.map(TryFrom::try_from).transpose().map_err(to_js)?,
             };
             let mut warnings = Vec::new();
             let cache = Arc::new(CachedEmbedder::new(base.service.clone(), options, &mut warnings).map_err(to_js)?);

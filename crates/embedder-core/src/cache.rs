@@ -1,7 +1,9 @@
-//! `CachedEmbedder`: vectors by sha256(fingerprint, text), in memory (LRU by entries and bytes)
-//! and optionally on disk, with concurrent requests for one key sharing one computation.
+//! `CachedEmbedder`: vectors by sha256(fingerprint, text), in memory (LRU by entries and bytes),
+//! optionally on disk and in Redis (memory → disk → Redis → base), with concurrent requests for
+//! one key sharing one computation: in one process through `in_flight`, across processes through
+//! Redis leases.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -10,8 +12,14 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
+use crate::redis_tier::{Claim, RedisOptions, RedisTier};
 use crate::service::{BoxFuture, EmbedService, TextKind};
 use crate::store::VectorStore;
+
+/// With Redis, misses are leased and computed this many at a time: a lease then covers what one
+/// base call computes in far less than the lease, and processes missing the same texts work on
+/// different groups instead of waiting for one another.
+const LEASE_GROUP: usize = 64;
 
 pub type Key = [u8; 32];
 pub type Vector = Arc<[f32]>;
@@ -50,11 +58,13 @@ pub struct CacheOptions {
     /// The base's dimension when known before its first vectors (a JavaScript base's `dimension`):
     /// a vector read from disk of another length is then never returned, even first.
     pub dimension: Option<usize>,
+    /// A tier shared by processes and machines, after the disk tier.
+    pub redis: Option<RedisOptions>,
 }
 
 impl Default for CacheOptions {
     fn default() -> Self {
-        CacheOptions { max_entries: 10_000, max_bytes: None, persist: None, dimension: None }
+        CacheOptions { max_entries: 10_000, max_bytes: None, persist: None, dimension: None, redis: None }
     }
 }
 
@@ -69,6 +79,10 @@ pub struct CacheStats {
     pub bytes: usize,
     /// Operations on the disk tier that could not use the file (the cache worked from memory).
     pub disk_errors: u64,
+    /// Hits served from Redis (included in `hits`), waits for another process's vector included.
+    pub redis_hits: u64,
+    /// Redis operations that failed or timed out (the vectors were computed instead).
+    pub redis_errors: u64,
 }
 
 impl CacheStats {
@@ -164,6 +178,7 @@ pub struct CachedEmbedder {
     /// Key prefixes by text kind, once the base's fingerprint for that kind is known.
     prefixes: [OnceLock<KeyPrefix>; 3],
     store: Option<Arc<VectorStore>>,
+    redis: Option<Arc<RedisTier>>,
 }
 
 impl CachedEmbedder {
@@ -175,14 +190,16 @@ impl CachedEmbedder {
         if options.max_bytes == Some(0) {
             return Err(Error::InvalidOption { option: "maxBytes", reason: "must be at least 1".into() });
         }
-        if options.persist.is_some() && !base.identified() {
+        if (options.persist.is_some() || options.redis.is_some()) && !base.identified() {
             return Err(Error::InvalidOption {
                 option: "namespace",
-                reason: "a JavaScript embedder under a persistent cache needs `namespace`: a name for what determines its vectors \
-                         (model and settings), so that vectors of different embedders sharing the file never mix"
+                reason: "a JavaScript embedder under a persistent or shared (`redis`) cache needs `namespace`: a name for what \
+                         determines its vectors (model and settings), so that vectors of different embedders sharing the file or \
+                         the Redis never mix"
                     .into(),
             });
         }
+        let redis = options.redis.as_ref().map(RedisTier::new).transpose()?.map(Arc::new);
         let store = match options.persist.as_deref() {
             Some(path) => Some(Arc::new(VectorStore::open(path)?)),
             None => None,
@@ -199,6 +216,7 @@ impl CachedEmbedder {
             }),
             prefixes: Default::default(),
             store,
+            redis,
         })
     }
 
@@ -213,6 +231,7 @@ impl CachedEmbedder {
             bytes: state.memory.bytes(),
             evictions: state.memory.evictions,
             disk_errors: self.store.as_ref().map_or(0, |s| s.errors()),
+            redis_errors: self.redis.as_ref().map_or(0, |r| r.errors()),
             ..state.stats
         }
     }
@@ -222,7 +241,8 @@ impl CachedEmbedder {
         self.store.as_ref().map_or_else(Vec::new, |s| s.take_warnings())
     }
 
-    /// Empties the memory tier and the disk tier.
+    /// Empties the memory tier and the disk tier; the Redis tier, shared with other processes, is
+    /// left as it is.
     pub async fn clear(&self) -> Result<()> {
         self.state().memory.clear();
         if let Some(store) = self.store.clone() {
@@ -286,9 +306,13 @@ impl CachedEmbedder {
         let n = keys.len();
         // a failing disk tier is bypassed: the vectors are computed instead
         let found = tokio::task::spawn_blocking(move || store.get_many(&keys)).await.unwrap_or_else(|_| vec![None; n]);
-        // a vector of another dimension than the base's is never returned: it can only be another
-        // embedder's (a namespace shared by mistake). Before the base's dimension is known, the
-        // vectors of one lookup must at least agree.
+        self.of_base_dimension(found)
+    }
+
+    /// A vector of another dimension than the base's is never returned from disk or Redis: it can
+    /// only be another embedder's (a namespace shared by mistake). Before the base's dimension is
+    /// known, the vectors of one lookup must at least agree.
+    fn of_base_dimension(&self, found: Vec<Option<Vector>>) -> Vec<Option<Vector>> {
         let expected = {
             let state = self.state();
             state.dimension.or(state.expected_dimension)
@@ -318,6 +342,163 @@ impl CachedEmbedder {
             };
             for waiter in state.in_flight.remove(key).unwrap_or_default() {
                 let _ = waiter.send(result.clone());
+            }
+        }
+    }
+
+    /// Computes the texts at `owned` (keys no other caller computes), checks the vectors, caches
+    /// them and hands them (or the error) to the callers waiting on them.
+    async fn compute(
+        &self,
+        owned: &[usize],
+        keys: &[Key],
+        texts: &[String],
+        kind: TextKind,
+        results: &mut [Option<Vector>],
+    ) -> Result<Vec<(Key, Vector)>> {
+        self.state().stats.misses += owned.len() as u64;
+        let miss_keys: Vec<Key> = owned.iter().map(|&i| keys[i]).collect();
+        let miss_texts: Vec<String> = owned.iter().map(|&i| texts[i].clone()).collect();
+        let computed = self.base.clone().embed_batch(miss_texts, kind).await.and_then(|vectors| {
+            self.check(&vectors, owned.len())?;
+            Ok(vectors.into_iter().map(Vector::from).collect::<Vec<_>>())
+        });
+        // an error about a base's output names the index in this call, not in the misses
+        let computed = computed.map_err(|e| match e {
+            Error::InvalidInput { index, reason } if index < owned.len() => Error::InvalidInput { index: owned[index], reason },
+            e => e,
+        });
+        self.settle(&miss_keys, &computed);
+        let vectors = computed?;
+        for (&i, v) in owned.iter().zip(&vectors) {
+            results[i] = Some(v.clone());
+        }
+        let entries: Vec<(Key, Vector)> = miss_keys.into_iter().zip(vectors).collect();
+        if self.store.is_some() {
+            self.save_disk(entries.clone()).await;
+        }
+        Ok(entries)
+    }
+
+    /// Vectors found in Redis for the texts at `found`: counted, cached in memory and on disk.
+    async fn redis_hits(&self, found: Vec<(usize, Vector)>, keys: &[Key], results: &mut [Option<Vector>], unsettled: &mut HashSet<usize>) {
+        if found.is_empty() {
+            return;
+        }
+        {
+            let mut state = self.state();
+            state.stats.hits += found.len() as u64;
+            state.stats.redis_hits += found.len() as u64;
+        }
+        let hit_keys: Vec<Key> = found.iter().map(|&(i, _)| keys[i]).collect();
+        for (i, v) in &found {
+            results[*i] = Some(v.clone());
+            unsettled.remove(i);
+        }
+        let entries: Vec<(Key, Vector)> = hit_keys.into_iter().zip(found.into_iter().map(|(_, v)| v)).collect();
+        self.settle(&entries.iter().map(|(k, _)| *k).collect::<Vec<_>>(), &Ok(entries.iter().map(|(_, v)| v.clone()).collect()));
+        if self.store.is_some() {
+            self.save_disk(entries).await;
+        }
+    }
+
+    /// The misses of memory and disk through Redis: one lookup; then, by groups, a lease on the
+    /// texts no other process computes, which this one computes and writes; then the wait for
+    /// the texts others were computing (those whose holder fails or is slow past one lease are
+    /// computed here). Redis trouble only means computing more here.
+    #[allow(clippy::too_many_arguments)]
+    async fn through_redis(
+        &self,
+        redis: &RedisTier,
+        owned: Vec<usize>,
+        keys: &[Key],
+        texts: &[String],
+        kind: TextKind,
+        results: &mut [Option<Vector>],
+        unsettled: &mut HashSet<usize>,
+    ) -> Result<()> {
+        let owned_keys: Vec<Key> = owned.iter().map(|&i| keys[i]).collect();
+        let found = match redis.get_many(&owned_keys).await {
+            Some(found) => self.of_base_dimension(found),
+            None => vec![None; owned.len()],
+        };
+        let mut missing = Vec::new();
+        let mut hits = Vec::new();
+        for (&i, v) in owned.iter().zip(found) {
+            match v {
+                Some(v) => hits.push((i, v)),
+                None => missing.push(i),
+            }
+        }
+        self.redis_hits(hits, keys, results, unsettled).await;
+
+        let mut theirs = Vec::new();
+        for group in missing.chunks(LEASE_GROUP) {
+            let group_keys: Vec<Key> = group.iter().map(|&i| keys[i]).collect();
+            let claims = redis.claim(&group_keys).await;
+            let mut mine = Vec::new();
+            let mut found = Vec::new();
+            match claims {
+                None => mine.extend_from_slice(group),
+                Some(claims) => {
+                    let found_vectors = self
+                        .of_base_dimension(claims.iter().map(|c| if let Claim::Found(v) = c { Some(v.clone()) } else { None }).collect());
+                    for ((&i, claim), v) in group.iter().zip(claims).zip(found_vectors) {
+                        match (claim, v) {
+                            (Claim::Found(_), Some(v)) => found.push((i, v)),
+                            (Claim::Theirs, _) => theirs.push(i),
+                            _ => mine.push(i),
+                        }
+                    }
+                }
+            }
+            self.redis_hits(found, keys, results, unsettled).await;
+            self.compute_and_share(redis, &mine, keys, texts, kind, results, unsettled).await?;
+        }
+
+        if !theirs.is_empty() {
+            let their_keys: Vec<Key> = theirs.iter().map(|&i| keys[i]).collect();
+            let waited = self.of_base_dimension(redis.wait_for(&their_keys).await);
+            let mut left = Vec::new();
+            let mut found = Vec::new();
+            for (&i, v) in theirs.iter().zip(waited) {
+                match v {
+                    Some(v) => found.push((i, v)),
+                    None => left.push(i),
+                }
+            }
+            self.redis_hits(found, keys, results, unsettled).await;
+            self.compute_and_share(redis, &left, keys, texts, kind, results, unsettled).await?;
+        }
+        Ok(())
+    }
+
+    /// [`CachedEmbedder::compute`], then the vectors to Redis (or, on failure, the leases given up).
+    #[allow(clippy::too_many_arguments)]
+    async fn compute_and_share(
+        &self,
+        redis: &RedisTier,
+        owned: &[usize],
+        keys: &[Key],
+        texts: &[String],
+        kind: TextKind,
+        results: &mut [Option<Vector>],
+        unsettled: &mut HashSet<usize>,
+    ) -> Result<()> {
+        if owned.is_empty() {
+            return Ok(());
+        }
+        for i in owned {
+            unsettled.remove(i);
+        }
+        match self.compute(owned, keys, texts, kind, results).await {
+            Ok(entries) => {
+                redis.put_many(&entries).await;
+                Ok(())
+            }
+            Err(e) => {
+                redis.release(&owned.iter().map(|&i| keys[i]).collect::<Vec<_>>()).await;
+                Err(e)
             }
         }
     }
@@ -381,35 +562,22 @@ impl CachedEmbedder {
             owned = still_missing;
         }
 
-        let mut failure = None;
         if !owned.is_empty() {
-            self.state().stats.misses += owned.len() as u64;
-            let miss_keys: Vec<Key> = owned.iter().map(|&i| keys[i]).collect();
-            let miss_texts: Vec<String> = owned.iter().map(|&i| texts[i].clone()).collect();
-            let computed = self.base.clone().embed_batch(miss_texts, kind).await.and_then(|vectors| {
-                self.check(&vectors, owned.len())?;
-                Ok(vectors.into_iter().map(Vector::from).collect::<Vec<_>>())
-            });
-            // an error about a base's output names the index in this call, not in the misses
-            let computed = computed.map_err(|e| match e {
-                Error::InvalidInput { index, reason } if index < owned.len() => Error::InvalidInput { index: owned[index], reason },
-                e => e,
-            });
-            self.settle(&miss_keys, &computed);
-            match computed {
-                Ok(vectors) => {
-                    for (&i, v) in owned.iter().zip(&vectors) {
-                        results[i] = Some(v.clone());
-                    }
-                    if self.store.is_some() {
-                        self.save_disk(miss_keys.into_iter().zip(vectors).collect()).await;
-                    }
+            match self.redis.clone() {
+                None => {
+                    self.compute(&owned, &keys, &texts, kind, &mut results).await?;
                 }
-                Err(e) => failure = Some(e),
+                Some(redis) => {
+                    let mut unsettled: HashSet<usize> = owned.iter().copied().collect();
+                    let outcome = self.through_redis(&redis, owned, &keys, &texts, kind, &mut results, &mut unsettled).await;
+                    if let Err(e) = &outcome {
+                        // the keys of this call not yet given to their waiters get the error too
+                        let left: Vec<Key> = unsettled.iter().map(|&i| keys[i]).collect();
+                        self.settle(&left, &Err(e.clone()));
+                    }
+                    outcome?;
+                }
             }
-        }
-        if let Some(e) = failure {
-            return Err(e);
         }
 
         for (i, rx) in waiting {

@@ -19,6 +19,7 @@ pub mod modules;
 pub mod onnx;
 pub mod pooling;
 pub mod quantize;
+pub mod redis_tier;
 pub mod runtime;
 pub mod service;
 pub mod similarity;
