@@ -41,26 +41,33 @@ pub enum GraphUse {
     AsIs,
     /// The fp32 graph whose int8 graph is derived and loaded (`dtype: 'q8'`).
     DeriveQ8,
+    /// A checkpoint (`model.safetensors` + `config.json`) whose encoder graph is built
+    /// ([`crate::checkpoint`]); with `q8`, then its int8 graph derived.
+    Build { q8: bool },
 }
 
 /// The graph files an embedder may load, relative to the model folder, in order of preference:
 /// `model_file` alone when given; else `onnx/<name>` (the Hugging Face / transformers.js layout)
-/// then `<name>` at the root, of the fp32 graph, and for `q8` then of the shipped int8 file
-/// `model_quantized.onnx`, which is loaded as it is when there is no fp32 graph to derive from.
-/// The one list of graph files: the hub client fetches from it and [`ModelFiles::locate`] looks
-/// for it.
+/// then `<name>` at the root, of the fp32 graph; then the checkpoint `model.safetensors` a graph
+/// is built from (a folder `SentenceTransformer.save` wrote); and for `q8` last the shipped int8
+/// file `model_quantized.onnx`, loaded as it is when there is nothing to derive from. The one
+/// list of graph files: the hub client fetches from it and [`ModelFiles::locate`] looks for it.
 pub fn graph_candidates(dtype: Dtype, model_file: Option<&str>) -> Vec<(String, GraphUse)> {
     if let Some(file) = model_file {
         return vec![(file.to_string(), GraphUse::AsIs)];
     }
-    let fp32 = |u| [("onnx/model.onnx".to_string(), u), ("model.onnx".to_string(), u)];
-    match dtype {
-        Dtype::Fp32 => fp32(GraphUse::AsIs).to_vec(),
-        Dtype::Q8 => fp32(GraphUse::DeriveQ8)
-            .into_iter()
-            .chain([("onnx/model_quantized.onnx".to_string(), GraphUse::AsIs), ("model_quantized.onnx".to_string(), GraphUse::AsIs)])
-            .collect(),
+    let q8 = dtype == Dtype::Q8;
+    let onnx_use = if q8 { GraphUse::DeriveQ8 } else { GraphUse::AsIs };
+    let mut candidates = vec![
+        ("onnx/model.onnx".to_string(), onnx_use),
+        ("model.onnx".to_string(), onnx_use),
+        (crate::checkpoint::WEIGHTS_FILE.to_string(), GraphUse::Build { q8 }),
+    ];
+    if q8 {
+        candidates
+            .extend([("onnx/model_quantized.onnx".to_string(), GraphUse::AsIs), ("model_quantized.onnx".to_string(), GraphUse::AsIs)]);
     }
+    candidates
 }
 
 /// The files an embedder loads from a model folder.
@@ -80,11 +87,16 @@ impl ModelFiles {
             return Err(Error::ModelNotFound { what: "model folder".into(), looked_at: vec![dir.to_path_buf()] });
         }
         let candidates = graph_candidates(dtype, model_file);
-        let (onnx, graph_use) =
-            candidates.iter().map(|(file, u)| (dir.join(file), *u)).find(|(p, _)| p.is_file()).ok_or_else(|| Error::ModelNotFound {
-                what: format!("ONNX model ({})", dtype.name()),
+        let found = candidates.iter().map(|(file, u)| (dir.join(file), *u)).find(|(p, _)| p.is_file());
+        let Some((onnx, graph_use)) = found else {
+            if let Some(refusal) = crate::checkpoint::refusal(dir).filter(|_| model_file.is_none()) {
+                return Err(refusal);
+            }
+            return Err(Error::ModelNotFound {
+                what: format!("ONNX model ({}) or a model.safetensors checkpoint", dtype.name()),
                 looked_at: candidates.iter().map(|(f, _)| dir.join(f)).collect(),
-            })?;
+            });
+        };
         let tokenizer = dir.join("tokenizer.json");
         if !tokenizer.is_file() {
             return Err(Error::ModelNotFound { what: "tokenizer (tokenizer.json)".into(), looked_at: vec![tokenizer] });
@@ -205,6 +217,25 @@ fn optional_bool(json: &Option<Value>, key: &str, path: &Path) -> Result<Option<
     }
 }
 
+/// The prompts by name (`query`, `document`, …) of `config_sentence_transformers.json`.
+pub fn read_prompts(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let st_path = dir.join("config_sentence_transformers.json");
+    let mut prompts = BTreeMap::new();
+    if let Some(Value::Object(st)) = read_json(&st_path)? {
+        match st.get("prompts") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(map)) => {
+                for (name, prompt) in map {
+                    let prompt = prompt.as_str().ok_or_else(|| Error::invalid(&st_path, format!("prompt `{name}` must be a string")))?;
+                    prompts.insert(name.clone(), prompt.to_string());
+                }
+            }
+            Some(other) => return Err(Error::invalid(&st_path, format!("`prompts` must be an object, found {other}"))),
+        }
+    }
+    Ok(prompts)
+}
+
 /// What the model's own configuration files say about how sentence-transformers embeds with it.
 #[derive(Clone, Debug)]
 pub struct ModelConfig {
@@ -259,21 +290,7 @@ impl ModelConfig {
 
         let (pooling, modules) = Self::load_modules(dir)?;
 
-        let st_path = dir.join("config_sentence_transformers.json");
-        let mut prompts = BTreeMap::new();
-        if let Some(Value::Object(st)) = read_json(&st_path)? {
-            match st.get("prompts") {
-                None | Some(Value::Null) => {}
-                Some(Value::Object(map)) => {
-                    for (name, prompt) in map {
-                        let prompt =
-                            prompt.as_str().ok_or_else(|| Error::invalid(&st_path, format!("prompt `{name}` must be a string")))?;
-                        prompts.insert(name.clone(), prompt.to_string());
-                    }
-                }
-                Some(other) => return Err(Error::invalid(&st_path, format!("`prompts` must be an object, found {other}"))),
-            }
-        }
+        let prompts = read_prompts(dir)?;
 
         Ok(ModelConfig { max_seq_length, max_position_embeddings, do_lower_case, pooling, modules, prompts, hidden_size, vocab_size })
     }

@@ -205,14 +205,15 @@ pub struct ModelInfo {
 /// Which graph runs, and where it came from.
 #[derive(Clone, Debug)]
 pub struct GraphInfo {
-    /// `"file"`: a graph file of the model folder, loaded as it is; `"derived-q8"`: the int8 graph
-    /// derived from the folder's fp32 graph ([`crate::onnx::q8`]).
+    /// `"file"`: a graph file of the model folder, loaded as it is; `"built"`: the graph built from
+    /// the folder's checkpoint (`model.safetensors`, [`crate::checkpoint`]); `"derived-q8"`: the int8
+    /// graph derived from the folder's fp32 graph or from the built one ([`crate::onnx::q8`]).
     pub kind: &'static str,
     /// The file ONNX Runtime loaded.
     pub path: PathBuf,
-    /// A derived graph: the fp32 graph it comes from.
+    /// A derived or built graph: the file it comes from (the fp32 graph, or `model.safetensors`).
     pub source: Option<PathBuf>,
-    /// A derived graph: whether this load derived it (else an earlier load had, and it was reused).
+    /// A derived or built graph: whether this load made it (else an earlier load had, and it was reused).
     pub derived_now: bool,
     /// What names the graph in the fingerprint: `file:<sha256>` or `<derivation>:<sha256 of the source>`.
     pub identity: String,
@@ -480,6 +481,39 @@ fn load_graph(
             let model = OnnxModel::load(env, &files.onnx, options)?;
             let identity = format!("file:{}", crate::derived::content_sha256(&files.onnx, cache_root)?);
             Ok((model, GraphInfo { kind: "file", path: files.onnx.clone(), source: None, derived_now: false, identity }))
+        }
+        GraphUse::Build { q8 } => {
+            let mut built = crate::checkpoint::built_graph(&files.dir, cache_root)?;
+            let mut loaded = if q8 { Ok(None) } else { OnnxModel::load(env, &built.path, options).map(Some) };
+            if loaded.is_err() && !built.built_now {
+                // a kept graph that does not load is built again
+                let _ = std::fs::remove_file(&built.path);
+                built = crate::checkpoint::built_graph(&files.dir, cache_root)?;
+                loaded = OnnxModel::load(env, &built.path, options).map(Some);
+            }
+            if q8 {
+                let built_files = ModelFiles { onnx: built.path.clone(), graph_use: GraphUse::DeriveQ8, ..files.clone() };
+                let result = load_graph(env, &built_files, cache_root, options);
+                if built.temporary {
+                    let _ = std::fs::remove_file(&built.path);
+                }
+                let (model, mut graph) = result?;
+                graph.identity = format!("{}:{}", crate::onnx::q8::DERIVATION, built.identity);
+                graph.source = Some(files.onnx.clone());
+                return Ok((model, graph));
+            }
+            if built.temporary {
+                let _ = std::fs::remove_file(&built.path);
+            }
+            let model = loaded?.expect("an fp32 built graph is loaded above. This is a bug.");
+            let graph = GraphInfo {
+                kind: "built",
+                path: built.path,
+                source: Some(files.onnx.clone()),
+                derived_now: built.built_now,
+                identity: built.identity,
+            };
+            Ok((model, graph))
         }
         GraphUse::DeriveQ8 => {
             let mut derived = crate::derived::q8_graph(&files.onnx, cache_root)?;

@@ -2,6 +2,7 @@
 //! ONNX protobuf format in this crate; the graphs derived from a model (the per-row int8 graph of
 //! [`q8`]) are built with it.
 
+pub mod bert;
 pub mod proto;
 pub mod q8;
 
