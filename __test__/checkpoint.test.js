@@ -73,3 +73,16 @@ test('pytorch_model.bin is refused with the way to convert it', async (t) => {
   fs.writeFileSync(path.join(dir, 'pytorch_model.bin'), 'not a model')
   await assert.rejects(Embedder.create({ model: dir }), { code: 'ERR_MODEL_INVALID', message: /pickle.*safe_serialization=True/s })
 })
+
+test('rag-embed info says which graph runs', () => {
+  const { spawnSync } = require('node:child_process')
+  const cli = path.join(__dirname, '..', 'bin', 'rag-embed.js')
+  const info = (...args) => {
+    const r = spawnSync(process.execPath, [cli, 'info', ...args], { encoding: 'utf8', env: process.env, timeout: 60_000 })
+    assert.equal(r.status, 0, r.stderr)
+    return r.stdout.split('\n').find((l) => l.startsWith('graph'))
+  }
+  assert.match(info('--model', modelPath('medical-embedder-v1')), /built from the checkpoint .*model\.safetensors/)
+  assert.match(info('--model', modelPath('all-MiniLM-L6-v2')), /ONNX file \(exported\)/)
+  assert.match(info('--model', modelPath('all-MiniLM-L6-v2'), '--dtype', 'q8'), /int8 graph derived from .*model\.onnx/)
+})

@@ -8,6 +8,8 @@ import { parseQrels } from './metrics.mjs'
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const SHARED = path.resolve(process.env.RAG_NATIVE_SHARED ?? path.join(REPO_ROOT, '..', 'shared'))
 export const MODEL = path.resolve(process.env.BENCH_MODEL ?? path.join(SHARED, 'models', 'all-MiniLM-L6-v2'))
+/** A checkpoint of MiniLM's architecture with no ONNX file (a fine-tune saved by sentence-transformers): the native-built system. */
+export const CHECKPOINT_MODEL = path.resolve(process.env.BENCH_CHECKPOINT_MODEL ?? path.join(SHARED, 'models', 'medical-embedder-v1'))
 export const DATASET = path.join(SHARED, 'data', 'msmarco-5k')
 
 function readJsonl(file) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --docs N] [--systems native,native-q8,native-q8-shipped,transformers,ort] [--threads N] [--json FILE]
+// npm run bench [-- --docs N] [--systems native,native-built,native-q8,native-q8-shipped,transformers,ort] [--threads N] [--json FILE]
 //
 // Embeds the msmarco-5k passages with each system, each in its own child process (bench/worker.mjs),
 // and prints throughput, single-query latency, nDCG@10, peak RSS and cold start, with ratios to
@@ -10,10 +10,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { DATASET, MODEL, REPO_ROOT, loadCorpus, loadQrels, loadQueries, maxSeqLength } from './data.mjs'
+import { CHECKPOINT_MODEL, DATASET, MODEL, REPO_ROOT, loadCorpus, loadQrels, loadQueries, maxSeqLength } from './data.mjs'
 
-const ALL_SYSTEMS = ['native', 'native-q8', 'native-q8-shipped', 'transformers', 'ort']
-const DEFAULT_SYSTEMS = ['native', 'native-q8', 'native-q8-shipped', 'transformers']
+const ALL_SYSTEMS = ['native', 'native-built', 'native-q8', 'native-q8-shipped', 'transformers', 'ort']
+const DEFAULT_SYSTEMS = ['native', 'native-built', 'native-q8', 'native-q8-shipped', 'transformers']
 const BATCH_SIZE = 32
 const BASELINE = 'transformers'
 const WARMUP_BATCHES = 2 // calls of 32 passages before the timed corpus pass
@@ -28,7 +28,8 @@ const USAGE = `usage: npm run bench -- [--docs N] [--systems ${ALL_SYSTEMS.join(
   --threads N     ONNX Runtime intra-op threads for every system (default: os.availableParallelism())
   --json FILE     also write every figure to FILE
 
-env: RAG_NATIVE_SHARED (default <repo>/../shared), BENCH_MODEL (default <shared>/models/all-MiniLM-L6-v2)`
+env: RAG_NATIVE_SHARED (default <repo>/../shared), BENCH_MODEL (default <shared>/models/all-MiniLM-L6-v2),
+     BENCH_CHECKPOINT_MODEL (native-built; default <shared>/models/medical-embedder-v1)`
 
 function fail(message) {
   console.error(`bench: ${message}\n\n${USAGE}`)
@@ -232,6 +233,7 @@ async function main() {
 
   const cfg = {
     model: MODEL,
+    checkpointModel: CHECKPOINT_MODEL,
     dataset: DATASET,
     docs: corpus.length,
     threads: opts.threads,

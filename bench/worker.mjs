@@ -44,7 +44,10 @@ async function openNative(cfg, dtype, modelFile) {
   const { Embedder } = require(REPO_ROOT)
   const embedder = await Embedder.create({ model: cfg.model, threads: cfg.threads, dtype, modelFile })
   const info = embedder.modelInfo
-  const graph = info.graph.kind === 'derived-q8' ? `int8 graph derived from ${path.relative(cfg.model, info.graph.source)}` : path.relative(cfg.model, info.onnxPath)
+  const graph = {
+    'derived-q8': () => `int8 graph derived from ${path.relative(cfg.model, info.graph.source)}`,
+    built: () => `graph built from ${path.relative(path.dirname(cfg.model), info.graph.source)}`,
+  }[info.graph.kind]?.() ?? path.relative(cfg.model, info.onnxPath)
   return {
     detail: `@rag-native/embedder (${graph}, ${info.threads} threads)`,
     async batch(texts) {
@@ -174,6 +177,8 @@ const SYSTEMS = {
   native: (cfg) => openNative(cfg, 'fp32'),
   'native-q8': (cfg) => openNative(cfg, 'q8'),
   'native-q8-shipped': (cfg) => openNative(cfg, 'q8', 'onnx/model_quantized.onnx'),
+  // MiniLM's architecture from a checkpoint with no ONNX file: the graph built from model.safetensors
+  'native-built': (cfg) => openNative({ ...cfg, model: cfg.checkpointModel }, 'fp32'),
   transformers: openTransformers,
   ort: openOrt,
 }

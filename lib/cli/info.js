@@ -14,6 +14,7 @@ async function infoCommand(options) {
   const prompts = Object.entries(info.prompts)
   const rows = [
     ['model', info.modelPath],
+    ['graph', describeGraph(info)],
     ['onnx', `${info.onnxPath} (${info.dtype})`],
     ['dimension', String(info.dimension)],
     ['pooling', info.pooling],
@@ -28,4 +29,20 @@ async function infoCommand(options) {
   process.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}\n`).join(''))
 }
 
-module.exports = { infoCommand }
+/** Which graph runs: the model's own file (shipped or exported), one built from its checkpoint, or a derived int8 one. */
+function describeGraph(info) {
+  const { kind, source, derivedNow } = info.graph
+  const when = derivedNow ? 'made by this load' : 'kept from an earlier load'
+  switch (kind) {
+    case 'file':
+      return /quantized|int8|q8/i.test(info.onnxPath) ? 'the model folder\'s int8 ONNX file, as shipped' : 'the model folder\'s ONNX file (exported)'
+    case 'built':
+      return `built from the checkpoint ${source} (${when})`
+    case 'derived-q8':
+      return `int8 graph derived from ${source} (${when})`
+    default:
+      return kind
+  }
+}
+
+module.exports = { infoCommand, describeGraph }

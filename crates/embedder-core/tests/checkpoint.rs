@@ -192,3 +192,40 @@ fn what_cannot_be_built_is_refused_naming_what_and_how() {
     assert_eq!(e.code(), "ERR_MODEL_INVALID");
     assert!(e.to_string().contains("encoder.layer.2.intermediate.dense.bias") && e.to_string().contains("1535"), "{e}");
 }
+
+/// Op types and their counts in the graph ONNX Runtime runs once it has optimised `model`.
+fn optimized_ops(model: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    use ort::session::{builder::GraphOptimizationLevel, Session};
+    let env = embedder_core::runtime::environment(&runtime_library()).unwrap();
+    let out = tempfile::Builder::new().suffix(".onnx").tempfile().unwrap();
+    let session = Session::builder(env)
+        .unwrap()
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .unwrap()
+        .with_optimized_model_path(out.path())
+        .unwrap()
+        .commit_from_file(model)
+        .unwrap();
+    drop(session);
+    let optimized = embedder_core::onnx::read(out.path()).unwrap();
+    let mut ops = std::collections::BTreeMap::new();
+    for node in &optimized.graph.unwrap().node {
+        *ops.entry(node.op_type.clone().unwrap_or_default()).or_insert(0) += 1;
+    }
+    ops
+}
+
+#[test]
+fn onnx_runtime_fuses_the_built_graph_as_it_fuses_the_exported_one() {
+    let cache = tempfile::tempdir().unwrap();
+    let built = load_with(&model_dir("medical-embedder-v1"), cache.path(), Dtype::Fp32).unwrap().info().onnx_path.clone();
+    let built = optimized_ops(&built);
+    let exported = optimized_ops(&model_dir("all-MiniLM-L6-v2").join("onnx/model.onnx"));
+    let total = |ops: &std::collections::BTreeMap<String, usize>| ops.values().sum::<usize>();
+    eprintln!("optimized graphs: built {} nodes {built:?}\nexported {} nodes {exported:?}", total(&built), total(&exported));
+    // the same fused kernels: layer norms, bias + GELU, the scaled attention product
+    for op in ["LayerNormalization", "BiasGelu", "FusedMatMul", "Softmax"] {
+        assert_eq!(built.get(op), exported.get(op), "{op}");
+    }
+    assert!(total(&built) <= total(&exported), "the built graph needs no more nodes than the exported one");
+}
