@@ -11,6 +11,7 @@ use crate::hub::HubOptions;
 use crate::modules::{truncate_rows, Module};
 use crate::pooling::{pool, PoolingMode};
 use crate::runtime::{environment, OnnxModel, OutputKind, SessionOptions};
+use crate::static_model::{StaticFolder, StaticModel};
 use crate::tokenize::{TextTokenizer, TokenizedText};
 
 /// How to load a model. Every override is optional: by default the model's own files decide.
@@ -220,12 +221,19 @@ pub struct GraphInfo {
 }
 
 pub struct Embedder {
-    tokenizer: TextTokenizer,
-    model: OnnxModel,
+    engine: Engine,
     config: ModelConfig,
     info: ModelInfo,
     batch_size: usize,
     max_batch_tokens: usize,
+}
+
+/// What turns tokens into vectors.
+enum Engine {
+    /// A transformer graph run by ONNX Runtime, then pooling.
+    Onnx { tokenizer: TextTokenizer, model: OnnxModel },
+    /// A token-vector table averaged in Rust ([`crate::static_model`]); no ONNX Runtime at all.
+    Static(StaticModel),
 }
 
 impl Embedder {
@@ -247,6 +255,11 @@ impl Embedder {
         };
         let model_dir =
             crate::hub::model_folder(&options.model_dir, &options.hub, options.dtype, options.model_file.as_deref(), &mut report)?;
+        if options.model_file.is_none() {
+            if let Some(folder) = crate::static_model::detect(&model_dir)? {
+                return Self::load_static(options, folder, threads);
+            }
+        }
         let files = ModelFiles::locate(&model_dir, options.dtype, options.model_file.as_deref())?;
         let mut config = ModelConfig::load(&files.dir)?;
 
@@ -319,7 +332,8 @@ impl Embedder {
             graph,
             model_fingerprint,
         };
-        Ok(Embedder { tokenizer, model, config, info, batch_size: options.batch_size, max_batch_tokens: options.max_batch_tokens })
+        let engine = Engine::Onnx { tokenizer, model };
+        Ok(Embedder { engine, config, info, batch_size: options.batch_size, max_batch_tokens: options.max_batch_tokens })
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -341,25 +355,44 @@ impl Embedder {
     }
 
     pub fn tokenize<S: AsRef<str>>(&self, texts: &[S], prompt: &str) -> Result<Vec<TokenizedText>> {
-        self.tokenizer.encode_batch(prompt, texts)
+        match &self.engine {
+            Engine::Onnx { tokenizer, .. } => tokenizer.encode_batch(prompt, texts),
+            Engine::Static(model) => model.tokenize(texts, prompt),
+        }
     }
 
     /// Embeds `texts` (with `prompt` prepended, `""` for none). Returns `texts.len() × dimension`
     /// values, row-major, in input order.
-    pub fn embed<S: AsRef<str>>(&self, texts: &[S], prompt: &str) -> Result<Vec<f32>> {
+    pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S], prompt: &str) -> Result<Vec<f32>> {
         self.embed_with(texts, prompt, &Progress::none())
     }
 
     /// [`Embedder::embed`], reporting after each inference batch and stopping before the next
     /// one once `progress` is aborted.
-    pub fn embed_with<S: AsRef<str>>(&self, texts: &[S], prompt: &str, progress: &Progress) -> Result<Vec<f32>> {
+    pub fn embed_with<S: AsRef<str> + Sync>(&self, texts: &[S], prompt: &str, progress: &Progress) -> Result<Vec<f32>> {
         let dim = self.dimension();
         let mut out = vec![0f32; texts.len() * dim];
         if texts.is_empty() {
             return Ok(out);
         }
+        let (tokenizer, model) = match &self.engine {
+            Engine::Onnx { tokenizer, model } => (tokenizer, model),
+            Engine::Static(model) => {
+                if progress.is_aborted() {
+                    return Err(Error::Aborted);
+                }
+                model.embed_into(texts, prompt, &mut out, |done| {
+                    progress.report(done, texts.len());
+                    if progress.is_aborted() && done < texts.len() {
+                        return Err(Error::Aborted);
+                    }
+                    Ok(())
+                })?;
+                return Ok(out);
+            }
+        };
         let tokens = self.tokenize(texts, prompt)?;
-        let prompt_len = if self.config.pooling.include_prompt { 0 } else { self.tokenizer.prompt_length(prompt)? };
+        let prompt_len = if self.config.pooling.include_prompt { 0 } else { tokenizer.prompt_length(prompt)? };
         let lengths: Vec<usize> = tokens.iter().map(TokenizedText::len).collect();
         let mut done = 0;
         for rows in plan_batches(&lengths, self.batch_size, Some(self.max_batch_tokens)) {
@@ -374,7 +407,8 @@ impl Embedder {
                     row[..prompt_len.min(inputs.seq)].fill(0);
                 }
             }
-            let pooled = self.model.run(&inputs, |data, shape| self.pool_batch(data, shape, &pool_mask, inputs.rows, inputs.seq))?;
+            let pooled =
+                model.run(&inputs, |data, shape| self.pool_batch(model.output_kind, data, shape, &pool_mask, inputs.rows, inputs.seq))?;
             for (&row, vector) in rows.iter().zip(pooled) {
                 out[row * dim..(row + 1) * dim].copy_from_slice(&vector);
             }
@@ -386,7 +420,13 @@ impl Embedder {
 
     /// [`Embedder::embed`], then Matryoshka truncation to `keep` dimensions (normalised again if
     /// the model normalises).
-    pub fn embed_truncated<S: AsRef<str>>(&self, texts: &[S], prompt: &str, keep: Option<usize>, progress: &Progress) -> Result<Vec<f32>> {
+    pub fn embed_truncated<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        prompt: &str,
+        keep: Option<usize>,
+        progress: &Progress,
+    ) -> Result<Vec<f32>> {
         let flat = self.embed_with(texts, prompt, progress)?;
         match keep {
             None => Ok(flat),
@@ -401,10 +441,18 @@ impl Embedder {
         }
     }
 
-    fn pool_batch(&self, data: &[f32], shape: &[usize], mask: &[i64], rows: usize, seq: usize) -> Result<Vec<Vec<f32>>> {
+    fn pool_batch(
+        &self,
+        output_kind: OutputKind,
+        data: &[f32],
+        shape: &[usize],
+        mask: &[i64],
+        rows: usize,
+        seq: usize,
+    ) -> Result<Vec<Vec<f32>>> {
         let unexpected = || Error::Runtime(format!("the model returned shape {shape:?} for a batch of {rows} × {seq} tokens"));
         let mut vectors = Vec::with_capacity(rows);
-        match self.model.output_kind {
+        match output_kind {
             OutputKind::TokenEmbeddings => {
                 let &[r, s, hidden] = shape else {
                     return Err(unexpected());
@@ -445,6 +493,107 @@ impl Embedder {
             }
         }
         Ok(vectors)
+    }
+}
+
+impl Embedder {
+    /// A static model ([`crate::static_model`]): its own files decide the tokenizer, truncation and
+    /// modules; `dtype: 'q8'` is refused (there is no graph to quantize), as are pooling modes
+    /// other than the mean it is defined by.
+    fn load_static(options: &EmbedderOptions, folder: StaticFolder, threads: usize) -> Result<Self> {
+        if options.dtype != Dtype::Fp32 {
+            return Err(Error::InvalidOption {
+                option: "dtype",
+                reason: format!(
+                    "{} is a static model (a table of token vectors, no ONNX graph): it has no graph to quantize; leave dtype at 'fp32'",
+                    folder.dir.display()
+                ),
+            });
+        }
+        if let Some(mode) = options.pooling.filter(|m| *m != PoolingMode::Mean) {
+            return Err(Error::InvalidOption {
+                option: "pooling",
+                reason: format!("a static model averages its token vectors; `{}` pooling does not apply", mode.name()),
+            });
+        }
+        if let Some(n) = options.max_length.filter(|&n| n == 0) {
+            return Err(Error::InvalidOption { option: "maxLength", reason: format!("{n} is not at least 1") });
+        }
+        let prompts = crate::config::read_prompts(&folder.dir)?;
+        let mut model = StaticModel::load(folder, options.max_length, threads)?;
+        match options.normalize {
+            Some(true) if !matches!(model.modules.last(), Some(Module::Normalize)) => model.modules.push(Module::Normalize),
+            Some(false) => model.modules.retain(|m| !matches!(m, Module::Normalize)),
+            _ => {}
+        }
+        let normalizes = matches!(model.modules.last(), Some(Module::Normalize));
+        let mut dimension = model.dimension();
+        if let Some(keep) = options.truncate_dim {
+            check_truncate_dim(keep, dimension)?;
+            if keep < dimension {
+                model.modules.push(Module::Truncate(keep));
+                if normalizes {
+                    model.modules.push(Module::Normalize);
+                }
+                dimension = keep;
+            }
+        }
+        let folder = model.folder().clone();
+        let cache_root = options.derived_cache.clone().or_else(|| crate::derived::cache_root_for(&folder.weights));
+        let mut parts = vec![model.describe()];
+        let mut files = vec![folder.weights.clone(), folder.tokenizer.clone()];
+        files.extend(folder.required_files().into_iter().skip(2).map(|f| folder.dir.join(f)));
+        for file in &files {
+            parts.push(crate::derived::content_sha256(file, cache_root.as_deref())?);
+        }
+        let weights_sha = parts[1].clone();
+        let config = ModelConfig {
+            max_seq_length: model.max_length().unwrap_or(u32::MAX as usize),
+            max_position_embeddings: None,
+            do_lower_case: false,
+            pooling: Default::default(),
+            modules: model.modules.clone(),
+            prompts,
+            hidden_size: Some(model.width()),
+            vocab_size: None,
+        };
+        let info = ModelInfo {
+            model_dir: folder.dir.clone(),
+            onnx_path: folder.weights.clone(),
+            tokenizer_path: folder.tokenizer.clone(),
+            dtype: options.dtype,
+            pooling: vec![PoolingMode::Mean],
+            normalize: normalizes,
+            max_length: config.max_seq_length,
+            dimension,
+            input_names: Vec::new(),
+            output_name: "sentence_embedding".into(),
+            prompts: config.prompts.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            threads,
+            graph: GraphInfo {
+                kind: "static",
+                path: folder.weights.clone(),
+                source: None,
+                derived_now: false,
+                identity: format!("static:{weights_sha}"),
+            },
+            model_fingerprint: hex_sha256(parts.iter().map(String::as_bytes)),
+        };
+        Ok(Embedder {
+            engine: Engine::Static(model),
+            config,
+            info,
+            batch_size: options.batch_size,
+            max_batch_tokens: options.max_batch_tokens,
+        })
+    }
+
+    /// The static model this embedder runs, if it runs one.
+    pub fn static_model(&self) -> Option<&StaticModel> {
+        match &self.engine {
+            Engine::Static(model) => Some(model),
+            Engine::Onnx { .. } => None,
+        }
     }
 }
 

@@ -393,8 +393,19 @@ impl Wanted<'_> {
         crate::config::graph_candidates(self.dtype, self.model_file).into_iter().map(|(file, _)| file).collect()
     }
 
+    /// The static model `snapshot`'s configs describe, whose files replace graph and tokenizer.
+    fn static_folder(&self, snapshot: &Path) -> Result<Option<crate::static_model::StaticFolder>> {
+        match self.model_file {
+            None => crate::static_model::detect(snapshot),
+            Some(_) => Ok(None),
+        }
+    }
+
     /// The required files `snapshot` lacks (an empty list when it can be loaded).
     fn missing(&self, snapshot: &Path) -> Result<Vec<String>> {
+        if let Some(folder) = self.static_folder(snapshot)? {
+            return Ok(folder.required_files().into_iter().filter(|f| !snapshot.join(f).is_file()).collect());
+        }
         let mut missing = Vec::new();
         let onnx = self.onnx_candidates();
         if !onnx.iter().any(|f| snapshot.join(f).is_file()) {
@@ -550,6 +561,16 @@ impl Download<'_, '_> {
             self.fetch(file, false)?;
         }
         if let Some(commit) = self.commit.clone() {
+            // a static model needs its token table and tokenizer only: no graph
+            if let Some(folder) = wanted.static_folder(&self.repo.snapshot(&commit))? {
+                for file in folder.required_files() {
+                    self.fetch(&file, true)?;
+                }
+                if self.settings.revision != commit {
+                    self.repo.write_ref(&self.settings.revision, &commit)?;
+                }
+                return Ok(self.repo.snapshot(&commit));
+            }
             let modules = self.repo.snapshot(&commit).join("modules.json");
             if let Some(json) = read_json(&modules)? {
                 for (file, required) in module_files(&json, &modules)? {

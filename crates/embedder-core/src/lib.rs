@@ -24,6 +24,7 @@ pub mod redis_tier;
 pub mod runtime;
 pub mod service;
 pub mod similarity;
+pub mod static_model;
 pub mod store;
 pub mod tokenize;
 

@@ -129,17 +129,9 @@ impl TextTokenizer {
     /// whatever follows, so the kept tokens are those of the whole text. Tokenizing all of a
     /// 10 MB text took 7 s and 1 GB to keep 256 tokens.
     fn encode_one(&self, text: String) -> tokenizers::Result<Encoding> {
-        if let Some(mut cut) = self.prefix_bytes {
-            while cut.saturating_mul(2) <= text.len() {
-                let end = (0..=cut).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-                let encoding = self.inner.encode(&text[..end], true)?;
-                if !encoding.get_overflowing().is_empty() {
-                    let kept_end = encoding.get_offsets().iter().map(|o| o.1).max().unwrap_or(0);
-                    if text.get(kept_end..end).is_some_and(has_space_between_words) {
-                        return Ok(encoding);
-                    }
-                }
-                cut = cut.saturating_mul(4);
+        if let Some(cut) = self.prefix_bytes {
+            if let Some(encoding) = encode_prefix(&self.inner, &text, cut, true)? {
+                return Ok(encoding);
             }
         }
         self.inner.encode(text, true)
@@ -154,6 +146,30 @@ impl TextTokenizer {
         let tokens = self.encode_batch("", &[prompt])?;
         Ok(tokens[0].len().saturating_sub(1))
     }
+}
+
+/// The tokens of `text` from a prefix of it (`cut` bytes, 4× longer on each try), when the
+/// tokenizer truncates (at the right) and the prefix's kept tokens end before a space between two
+/// words of the prefix; `None` when no prefix shorter than half the text qualifies. Only for a
+/// tokenizer that [`splits_at_spaces`].
+pub(crate) fn encode_prefix(
+    inner: &Tokenizer,
+    text: &str,
+    mut cut: usize,
+    add_special_tokens: bool,
+) -> tokenizers::Result<Option<Encoding>> {
+    while cut.saturating_mul(2) <= text.len() {
+        let end = (0..=cut).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let encoding = inner.encode(&text[..end], add_special_tokens)?;
+        if !encoding.get_overflowing().is_empty() {
+            let kept_end = encoding.get_offsets().iter().map(|o| o.1).max().unwrap_or(0);
+            if text.get(kept_end..end).is_some_and(has_space_between_words) {
+                return Ok(Some(encoding));
+            }
+        }
+        cut = cut.saturating_mul(4);
+    }
+    Ok(None)
 }
 
 /// Python's `str.isspace`, which `str.strip()` uses: Unicode White_Space plus the information
@@ -186,7 +202,7 @@ fn has_space_between_words(text: &str) -> bool {
 /// normalizers act on characters one by one (no `Replace` or precompiled maps, which may join
 /// words), the pre-tokenizer splits at spaces, and no added token contains a space. Other
 /// tokenizers always tokenize the whole text.
-fn splits_at_spaces(tokenizer: &Tokenizer) -> bool {
+pub(crate) fn splits_at_spaces(tokenizer: &Tokenizer) -> bool {
     fn local(n: &NormalizerWrapper) -> bool {
         match n {
             NormalizerWrapper::BertNormalizer(_)

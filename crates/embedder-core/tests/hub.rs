@@ -641,3 +641,39 @@ fn blobs_are_as_readable_as_other_files_the_process_writes() {
         assert_eq!(mode, want, "{} is {mode:o}, not {want:o}", entry.path().display());
     }
 }
+
+#[test]
+fn static_models_fetch_their_token_table_and_tokenizer_only() {
+    let st = Repo::from_model("static-minilm-256", &[]);
+    let m2v = Repo::from_model("static-minilm-256/model2vec", &[]);
+    let server = Server::start(vec![("test/static", st), ("test/static-m2v", m2v)]);
+    let cache = tempfile::tempdir().unwrap();
+    let hub = options(&server.url(), cache.path());
+    let no_runtime = |id: &str| EmbedderOptions::new(id, "/nonexistent/libonnxruntime.so.1").with_hub(hub.clone());
+    for (id, local, wanted) in [
+        (
+            "test/static",
+            model_dir("static-minilm-256"),
+            vec![
+                "0_StaticEmbedding/model.safetensors",
+                "0_StaticEmbedding/tokenizer.json",
+                "config_sentence_transformers.json",
+                "modules.json",
+            ],
+        ),
+        (
+            "test/static-m2v",
+            model_dir("static-minilm-256/model2vec"),
+            vec!["config.json", "model.safetensors", "modules.json", "tokenizer.json"],
+        ),
+    ] {
+        let hub_vectors = embed(no_runtime(id));
+        let snapshot = cache.path().join(format!("models--{}", id.replace('/', "--"))).join("snapshots").join(COMMIT);
+        assert_eq!(files_under(&snapshot), wanted, "{id}");
+        assert_eq!(hub_vectors, embed(EmbedderOptions::new(local, "/nonexistent/libonnxruntime.so.1")), "{id}");
+        // a second load finds everything in the cache
+        let before = server.paths().len();
+        embed(no_runtime(id));
+        assert_eq!(server.paths().len(), before, "{id}");
+    }
+}
