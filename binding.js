@@ -17,6 +17,7 @@ function firstLine(err) {
   return String(err?.message ?? err).split('\n')[0]
 }
 
+/** @returns {typeof import('./native')} */
 function loadNative(platform = PLATFORM) {
   const override = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
   if (override) {

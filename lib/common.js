@@ -132,7 +132,7 @@ function isVector(value) {
 /** `value` as a Float32Array (the same one when it already is), or ERR_INVALID_INPUT naming `index`. */
 function toFloat32(value, index, what = 'input') {
   if (value instanceof Float32Array) return value
-  if (ArrayBuffer.isView(value) && FLOAT_VIEWS.some((T) => value instanceof T)) return Float32Array.from(value)
+  if (FLOAT_VIEWS.some((T) => value instanceof T)) return Float32Array.from(value)
   if (Array.isArray(value)) {
     for (let j = 0; j < value.length; j++) {
       if (typeof value[j] !== 'number') {

@@ -36,11 +36,11 @@ function exitOnSignal(run, { signal, number }) {
 function handleSignals(run) {
   // A signal while a batch is being embedded stops the run after that batch (exiting under a
   // running inference would tear ONNX Runtime down beneath it); otherwise, and on a second signal, at once.
-  for (const [signal, number] of [
+  for (const [signal, number] of /** @type {[NodeJS.Signals, number][]} */ ([
     ['SIGINT', 2],
     ['SIGTERM', 15],
     ['SIGHUP', 1],
-  ]) {
+  ])) {
     process.on(signal, () => {
       if (run.embedding > 0 && !run.interrupted) {
         run.interrupted = { signal, number }

@@ -40,6 +40,7 @@ function modelName(options, info) {
   return fs.existsSync(options.model) ? path.basename(path.resolve(info.modelPath)) : options.model
 }
 
+/** @type {{ output: 'float32' }} */
 const FLOAT32 = { output: 'float32' }
 
 /**
