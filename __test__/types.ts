@@ -53,6 +53,10 @@ async function usage(): Promise<void> {
   const cachedVector: number[] = await stack.embed('text')
   const cachedTyped: Float32Array[] = await stack.embedDocuments(['a'], { output: 'float32' })
   const stats: CacheStats = stack.stats()
+  const fleet = new CachedEmbedder(embedder, { redis: { url: 'redis://127.0.0.1:6379/0', prefix: 'app:', ttlSeconds: 86_400, timeoutMs: 250, leaseMs: 10_000 } })
+  const cluster = new CachedEmbedder(embedder, { redis: { url: ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000'] } })
+  const shared: number = fleet.stats().redisHits + fleet.stats().redisErrors
+  void [new CachedEmbedder(embedder, { redis: 'rediss://user:password@cache:6380' }), cluster, shared]
   await stack.clear()
   const paid = { embed: async (text: string) => [text.length, 1], embedBatch: async (texts: string[]) => texts.map((t) => [t.length, 1]) }
   const jsStack: TextEmbedder = new BatchOptimizedEmbedder(new CachedEmbedder(paid, { namespace: 'paid-api' }), { maxWaitMs: 0 })

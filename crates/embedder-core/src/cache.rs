@@ -727,4 +727,31 @@ mod tests {
         // in memory only, nothing is shared
         assert!(CachedEmbedder::new(constant(1.0, 2, false), CacheOptions::default(), &mut Vec::new()).is_ok());
     }
+
+    #[test]
+    fn a_base_known_only_by_a_default_name_cannot_share_a_redis() {
+        let options = CacheOptions { redis: Some(RedisOptions::new(vec!["redis://127.0.0.1:1".into()])), ..Default::default() };
+        match CachedEmbedder::new(constant(1.0, 2, false), options.clone(), &mut Vec::new()) {
+            Err(Error::InvalidOption { option: "namespace", .. }) => {}
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("accepted"),
+        }
+        // nothing connects before the first call
+        assert!(CachedEmbedder::new(constant(1.0, 2, true), options, &mut Vec::new()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_counted_and_the_vectors_computed() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let redis = RedisOptions::new(vec![format!("redis://127.0.0.1:{port}")]).with_timeout(std::time::Duration::from_millis(100));
+        let cache = Arc::new(
+            CachedEmbedder::new(constant(1.0, 2, true), CacheOptions { redis: Some(redis), ..Default::default() }, &mut Vec::new())
+                .unwrap(),
+        );
+        assert_eq!(embed(&cache, &["a", "b"]).await, [vec![1.0; 2], vec![1.0; 2]]);
+        assert_eq!(embed(&cache, &["c"]).await, [vec![1.0; 2]]);
+        let stats = cache.stats();
+        assert_eq!((stats.misses, stats.redis_hits), (3, 0));
+        assert!(stats.redis_errors >= 1);
+    }
 }

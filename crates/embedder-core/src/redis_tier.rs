@@ -8,7 +8,7 @@
 //! it themselves.
 //!
 //! Redis trouble is never an embedding's error. Every operation is bounded by `timeout`; a
-//! connection that fails or times out makes the tier skipped for a while (100 ms after the first
+//! connection that fails or times out makes the tier skipped for a while (200 ms after the first
 //! failure, doubling up to 2 s) while the connection reconnects in the background, so a Redis
 //! that is down costs one timeout in a while, not one per call.
 
