@@ -10,16 +10,13 @@ use std::path::{Path, PathBuf};
 use safetensors::{Dtype as TensorDtype, SafeTensors};
 use serde_json::Value;
 
-use crate::config::{read_json, read_model_file, FileKind};
 use crate::derived::{content_sha256, hex};
 use crate::error::{Error, Result};
+use crate::files::{read_json, read_model_file, FileKind, WEIGHTS_FILE};
 use crate::onnx::{self, bert};
 
 /// The architectures (`config.json` `model_type`) whose graph can be built.
 pub const SUPPORTED_MODEL_TYPES: [&str; 1] = ["bert"];
-
-/// The weights file of a checkpoint folder.
-pub const WEIGHTS_FILE: &str = "model.safetensors";
 
 /// A built graph, ready to load.
 #[derive(Clone, Debug)]
@@ -34,35 +31,6 @@ pub struct BuiltGraph {
 
 fn how_to_export() -> &'static str {
     "or export the model to ONNX yourself into onnx/model.onnx (optimum-cli export onnx, or torch.onnx.export of the transformer)"
-}
-
-/// Why a folder without an ONNX graph cannot run, when it has a checkpoint we refuse.
-pub fn refusal(dir: &Path) -> Option<Error> {
-    if dir.join(WEIGHTS_FILE).is_file() {
-        return None;
-    }
-    if dir.join("model.safetensors.index.json").is_file() {
-        return Some(Error::invalid(
-            dir.join("model.safetensors.index.json"),
-            format!(
-                "checkpoints split into several safetensors files are not supported; save the model as one model.safetensors, {}",
-                how_to_export()
-            ),
-        ));
-    }
-    if dir.join("pytorch_model.bin").is_file() {
-        return Some(Error::invalid(
-            dir.join("pytorch_model.bin"),
-            format!(
-                "pytorch_model.bin is a pickle, which can run code when it is loaded, so it is never loaded here; convert it to safetensors once with Python: \
-                 `from sentence_transformers import SentenceTransformer; SentenceTransformer('{0}').save('{0}', safe_serialization=True)` \
-                 (or transformers' `AutoModel.from_pretrained(path).save_pretrained(path, safe_serialization=True)`), {1}",
-                dir.display(),
-                how_to_export()
-            ),
-        ));
-    }
-    None
 }
 
 /// The built graph of the checkpoint in `dir`: the kept file when an earlier load built it, else

@@ -1,186 +1,15 @@
-//! The model folder: which files exist and what the sentence-transformers configs in it say.
+//! What the sentence-transformers configs of a model folder say (which files it has, and how
+//! they are read, is [`files`](crate::files)'s).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::files::{read_json, read_modules};
 use crate::modules::{Dense, Module};
 use crate::pooling::PoolingConfig;
-
-/// Which graph of the model to run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Dtype {
-    #[default]
-    Fp32,
-    /// int8: the graph derived from the fp32 one with per-row activation scales
-    /// ([`crate::onnx::q8`]), or the folder's `model_quantized.onnx` when it has no fp32 graph.
-    Q8,
-}
-
-impl Dtype {
-    pub const ALL: [Dtype; 2] = [Dtype::Fp32, Dtype::Q8];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.name() == s)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Dtype::Fp32 => "fp32",
-            Dtype::Q8 => "q8",
-        }
-    }
-}
-
-/// How a graph file found in a model folder is used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GraphUse {
-    /// Loaded as it is.
-    AsIs,
-    /// The fp32 graph whose int8 graph is derived and loaded (`dtype: 'q8'`).
-    DeriveQ8,
-    /// A checkpoint (`model.safetensors` + `config.json`) whose encoder graph is built
-    /// ([`crate::checkpoint`]); with `q8`, then its int8 graph derived.
-    Build { q8: bool },
-}
-
-/// The graph files an embedder may load, relative to the model folder, in order of preference:
-/// `model_file` alone when given; else `onnx/<name>` (the Hugging Face / transformers.js layout)
-/// then `<name>` at the root, of the fp32 graph; then the checkpoint `model.safetensors` a graph
-/// is built from (a folder `SentenceTransformer.save` wrote); and for `q8` last the shipped int8
-/// file `model_quantized.onnx`, loaded as it is when there is nothing to derive from. The one
-/// list of graph files: the hub client fetches from it and [`ModelFiles::locate`] looks for it.
-pub fn graph_candidates(dtype: Dtype, model_file: Option<&str>) -> Vec<(String, GraphUse)> {
-    if let Some(file) = model_file {
-        return vec![(file.to_string(), GraphUse::AsIs)];
-    }
-    let q8 = dtype == Dtype::Q8;
-    let onnx_use = if q8 { GraphUse::DeriveQ8 } else { GraphUse::AsIs };
-    let mut candidates = vec![
-        ("onnx/model.onnx".to_string(), onnx_use),
-        ("model.onnx".to_string(), onnx_use),
-        (crate::checkpoint::WEIGHTS_FILE.to_string(), GraphUse::Build { q8 }),
-    ];
-    if q8 {
-        candidates
-            .extend([("onnx/model_quantized.onnx".to_string(), GraphUse::AsIs), ("model_quantized.onnx".to_string(), GraphUse::AsIs)]);
-    }
-    candidates
-}
-
-/// The files an embedder loads from a model folder.
-#[derive(Clone, Debug)]
-pub struct ModelFiles {
-    pub dir: PathBuf,
-    /// The graph file found: loaded as it is, or the fp32 graph of a derived one (`graph_use`).
-    pub onnx: PathBuf,
-    pub graph_use: GraphUse,
-    pub tokenizer: PathBuf,
-}
-
-impl ModelFiles {
-    /// Finds the graph (the first of [`graph_candidates`] that exists) and `tokenizer.json`.
-    pub fn locate(dir: &Path, dtype: Dtype, model_file: Option<&str>) -> Result<Self> {
-        if !dir.is_dir() {
-            return Err(Error::ModelNotFound { what: "model folder".into(), looked_at: vec![dir.to_path_buf()] });
-        }
-        let candidates = graph_candidates(dtype, model_file);
-        let found = candidates.iter().map(|(file, u)| (dir.join(file), *u)).find(|(p, _)| p.is_file());
-        let Some((onnx, graph_use)) = found else {
-            if let Some(refusal) = crate::checkpoint::refusal(dir).filter(|_| model_file.is_none()) {
-                return Err(refusal);
-            }
-            return Err(Error::ModelNotFound {
-                what: format!("ONNX model ({}) or a model.safetensors checkpoint", dtype.name()),
-                looked_at: candidates.iter().map(|(f, _)| dir.join(f)).collect(),
-            });
-        };
-        let tokenizer = dir.join("tokenizer.json");
-        if !tokenizer.is_file() {
-            return Err(Error::ModelNotFound { what: "tokenizer (tokenizer.json)".into(), looked_at: vec![tokenizer] });
-        }
-        Ok(ModelFiles { dir: dir.to_path_buf(), onnx, graph_use, tokenizer })
-    }
-}
-
-/// What a file of a model folder holds, which bounds its size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileKind {
-    /// `config.json`, `sentence_bert_config.json`, `modules.json`, a module's `config.json`.
-    Config,
-    /// `tokenizer.json` (large vocabularies are tens of megabytes).
-    Tokenizer,
-    /// An ONNX graph or a `model.safetensors`.
-    Weights,
-}
-
-impl FileKind {
-    pub fn max_bytes(self) -> u64 {
-        match self {
-            FileKind::Config => 16 << 20,
-            FileKind::Tokenizer => 256 << 20,
-            FileKind::Weights => 8 << 30,
-        }
-    }
-}
-
-/// Opens a file of a model folder: a regular file (symlinks followed) of at most `kind`'s size;
-/// `Ok(None)` when it does not exist. This is the one rule for every file taken from a model
-/// folder: a config linked to `/dev/zero` would read until memory runs out, and a FIFO would
-/// block the load forever. The file is opened non-blocking and checked again once open, so a FIFO
-/// swapped in after the first look cannot hang either.
-pub fn open_model_file(path: &Path, kind: FileKind) -> Result<Option<(std::fs::File, u64)>> {
-    let check = |meta: &std::fs::Metadata| -> Result<u64> {
-        if !meta.is_file() {
-            return Err(Error::invalid(path, "not a regular file"));
-        }
-        if meta.len() > kind.max_bytes() {
-            return Err(Error::invalid(path, format!("{} bytes is more than the {} allowed for this file", meta.len(), kind.max_bytes())));
-        }
-        Ok(meta.len())
-    };
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::invalid(path, e)),
-    };
-    check(&meta)?;
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path).map_err(|e| Error::invalid(path, e))?;
-    let len = check(&file.metadata().map_err(|e| Error::invalid(path, e))?)?;
-    Ok(Some((file, len)))
-}
-
-/// The bytes of a file of a model folder, under the rule of [`open_model_file`].
-pub fn read_model_file(path: &Path, kind: FileKind) -> Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    let Some((file, len)) = open_model_file(path, kind)? else {
-        return Ok(None);
-    };
-    let mut bytes = Vec::with_capacity(len as usize);
-    // a file that grows while it is read stops at the limit
-    file.take(kind.max_bytes() + 1).read_to_end(&mut bytes).map_err(|e| Error::invalid(path, e))?;
-    if bytes.len() as u64 > kind.max_bytes() {
-        return Err(Error::invalid(path, format!("more than the {} bytes allowed for this file", kind.max_bytes())));
-    }
-    Ok(Some(bytes))
-}
-
-/// Reads a JSON file; `Ok(None)` when it does not exist.
-pub fn read_json(path: &Path) -> Result<Option<Value>> {
-    match read_model_file(path, FileKind::Config)? {
-        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::invalid(path, format!("not valid JSON: {e}"))),
-        None => Ok(None),
-    }
-}
 
 /// The one rule for the truncation length, from `sentence_bert_config.json` or the `maxLength`
 /// option: an integer from 2 up to the model's position limit (`config.json`
@@ -298,27 +127,15 @@ impl ModelConfig {
     /// Walks `modules.json`. Without it, sentence-transformers builds Transformer + mean Pooling.
     fn load_modules(dir: &Path) -> Result<(PoolingConfig, Vec<Module>)> {
         let path = dir.join("modules.json");
-        let Some(json) = read_json(&path)? else {
+        let Some(entries) = read_modules(dir)? else {
             return Ok((PoolingConfig::default(), Vec::new()));
         };
-        let entries = json.as_array().ok_or_else(|| Error::invalid(&path, "expected a JSON array of modules"))?;
         let mut pooling = None;
         let mut modules = Vec::new();
-        for (i, entry) in entries.iter().enumerate() {
-            let ty = entry
-                .get("type")
-                .and_then(Value::as_str)
-                .ok_or_else(|| Error::invalid(&path, format!("module {i} has no string `type`")))?;
-            let module_path = entry.get("path").and_then(Value::as_str).unwrap_or("");
-            // a module's files are in the model's folder: no absolute path, no `..`
-            if !Path::new(module_path).components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)) {
-                return Err(Error::invalid(&path, format!("module {i} has path {module_path:?}, which leaves the model folder")));
-            }
-            let module_dir = dir.join(module_path);
-            // Class paths moved between sentence-transformers versions
-            // (`sentence_transformers.models.Dense`, `sentence_transformers.base.modules.dense.Dense`):
-            // the class name is what identifies the module.
-            match ty.rsplit('.').next().unwrap_or(ty) {
+        for entry in &entries {
+            let (i, ty) = (entry.index, &entry.type_name);
+            let module_dir = dir.join(&entry.folder);
+            match entry.class.as_str() {
                 "Transformer" if i == 0 => {}
                 "Pooling" if pooling.is_none() && modules.is_empty() => {
                     let cfg_path = module_dir.join("config.json");
@@ -425,7 +242,7 @@ mod tests {
             let d = folder(&[("modules.json", &modules)]);
             let err = ModelConfig::load(d.path()).unwrap_err();
             assert_eq!(err.code(), "ERR_MODEL_INVALID");
-            assert!(err.to_string().contains("modules.json") && err.to_string().contains("leaves the model folder"), "{err}");
+            assert!(err.to_string().contains("modules.json") && err.to_string().contains("not a folder inside the model"), "{err}");
         }
     }
 
@@ -472,12 +289,12 @@ mod tests {
 
         // a sparse file past the JSON limit is refused without being read
         let d = folder(&[]);
-        std::fs::File::create(d.path().join("modules.json")).unwrap().set_len(FileKind::Config.max_bytes() + 1).unwrap();
+        std::fs::File::create(d.path().join("modules.json")).unwrap().set_len(crate::files::FileKind::Config.max_bytes() + 1).unwrap();
         let err = ModelConfig::load(d.path()).unwrap_err();
         assert_eq!(err.code(), "ERR_MODEL_INVALID");
         assert!(err.to_string().contains("modules.json") && err.to_string().contains("allowed"), "{err}");
 
-        assert!(read_model_file(&d.path().join("absent.json"), FileKind::Config).unwrap().is_none());
+        assert!(crate::files::read_model_file(&d.path().join("absent.json"), crate::files::FileKind::Config).unwrap().is_none());
     }
 
     #[test]
@@ -504,27 +321,5 @@ mod tests {
         let d = folder(&[("config_sentence_transformers.json", r#"{"prompts": {"query": "query: ", "document": "passage: "}}"#)]);
         let c = ModelConfig::load(d.path()).unwrap();
         assert_eq!(c.prompts.get("query").map(String::as_str), Some("query: "));
-    }
-
-    #[test]
-    fn locate_prefers_onnx_folder_and_reports_where_it_looked() {
-        let d = folder(&[("model.onnx", "x"), ("tokenizer.json", "{}")]);
-        assert_eq!(ModelFiles::locate(d.path(), Dtype::Fp32, None).unwrap().onnx, d.path().join("model.onnx"));
-        // q8 derives from the fp32 graph...
-        let q8 = ModelFiles::locate(d.path(), Dtype::Q8, None).unwrap();
-        assert_eq!((q8.onnx, q8.graph_use), (d.path().join("model.onnx"), GraphUse::DeriveQ8));
-        // ...and takes the shipped int8 file as it is only when there is none
-        let d = folder(&[("onnx/model_quantized.onnx", "x"), ("tokenizer.json", "{}")]);
-        let q8 = ModelFiles::locate(d.path(), Dtype::Q8, None).unwrap();
-        assert_eq!((q8.onnx, q8.graph_use), (d.path().join("onnx/model_quantized.onnx"), GraphUse::AsIs));
-        let err = ModelFiles::locate(d.path(), Dtype::Fp32, None).unwrap_err();
-        assert_eq!(err.code(), "ERR_MODEL_NOT_FOUND");
-        assert!(err.to_string().contains("onnx/model.onnx"), "{err}");
-        let err = ModelFiles::locate(d.path(), Dtype::Q8, Some("other.onnx")).unwrap_err();
-        assert!(err.to_string().contains("other.onnx"), "{err}");
-
-        let d = folder(&[("onnx/model.onnx", "x")]);
-        let err = ModelFiles::locate(d.path(), Dtype::Fp32, None).unwrap_err();
-        assert!(err.to_string().contains("tokenizer.json"), "{err}");
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{open_model_file, FileKind};
+use crate::files::{open_model_file, FileKind};
 use crate::error::{Error, Result};
 use crate::onnx;
 

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::batching::{pad, plan_batches};
-use crate::config::{Dtype, GraphUse, ModelConfig, ModelFiles};
+use crate::config::ModelConfig;
 use crate::error::{Error, Result};
+use crate::files::{Dtype, GraphUse, ModelFiles};
 use crate::hub::HubOptions;
 use crate::modules::{truncate_rows, Module};
 use crate::pooling::{pool, PoolingMode};

@@ -27,11 +27,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::config::{read_json, Dtype};
 use crate::error::{Error, Result};
+use crate::files::{is_safe_path, read_modules, Dtype};
 
 /// The model used when none is named.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -313,12 +312,6 @@ fn read_token_file(file: &Path) -> std::result::Result<Option<String>, String> {
     }
 }
 
-/// Whether `path` is a relative path that stays inside the folder it is joined to: `/`-separated
-/// names, none empty, `.` or `..`, no backslash, colon or NUL (a drive or stream on Windows).
-pub fn is_safe_path(path: &str) -> bool {
-    !path.is_empty() && path.split('/').all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains(['\\', ':', '\0']))
-}
-
 /// A commit hash or ETag used as a file name: one name of letters, digits, `-`, `_`, `.`.
 fn is_safe_name(name: &str) -> bool {
     (1..=128).contains(&name.len()) && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -390,7 +383,7 @@ struct Wanted<'a> {
 impl Wanted<'_> {
     /// The ONNX files to try, in order.
     fn onnx_candidates(&self) -> Vec<String> {
-        crate::config::graph_candidates(self.dtype, self.model_file).into_iter().map(|(file, _)| file).collect()
+        crate::files::graph_candidates(self.dtype, self.model_file).into_iter().map(|(file, _)| file).collect()
     }
 
     /// The static model `snapshot`'s configs describe, whose files replace graph and tokenizer.
@@ -414,41 +407,32 @@ impl Wanted<'_> {
         if !snapshot.join("tokenizer.json").is_file() {
             missing.push("tokenizer.json".into());
         }
-        let modules = snapshot.join("modules.json");
-        if let Some(json) = read_json(&modules)? {
-            for (file, required) in module_files(&json, &modules)? {
-                if required && !snapshot.join(&file).is_file() {
-                    missing.push(file);
-                }
+        for (file, required) in module_files(snapshot)? {
+            if required && !snapshot.join(&file).is_file() {
+                missing.push(file);
             }
         }
         Ok(missing)
     }
 }
 
-/// The files of the modules `modules.json` lists, each with whether loading needs it: a Pooling
-/// module's `config.json`, a Dense module's `config.json` and `model.safetensors`; other modules'
-/// `config.json` when present. The Transformer reads the root files.
-fn module_files(json: &Value, modules_path: &Path) -> Result<Vec<(String, bool)>> {
-    let entries = json.as_array().ok_or_else(|| Error::invalid(modules_path, "expected a JSON array of modules"))?;
+/// The files of the modules `modules.json` in `dir` lists, each with whether loading needs it: a
+/// Pooling module's `config.json`, a Dense module's `config.json` and `model.safetensors`; other
+/// modules' `config.json` when present. The Transformer reads the root files.
+fn module_files(dir: &Path) -> Result<Vec<(String, bool)>> {
     let mut files = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let ty = entry.get("type").and_then(Value::as_str).unwrap_or("");
-        let dir = entry.get("path").and_then(Value::as_str).unwrap_or("");
-        let class = ty.rsplit('.').next().unwrap_or(ty);
-        if dir.is_empty() || class == "Transformer" {
+    for entry in read_modules(dir)?.unwrap_or_default() {
+        let folder = &entry.folder;
+        if folder.is_empty() || entry.class == "Transformer" {
             continue;
         }
-        if !is_safe_path(dir) {
-            return Err(Error::invalid(modules_path, format!("module {i} has path `{dir}`, which is not a folder inside the model")));
-        }
-        match class {
-            "Pooling" => files.push((format!("{dir}/config.json"), true)),
+        match entry.class.as_str() {
+            "Pooling" => files.push((format!("{folder}/config.json"), true)),
             "Dense" => {
-                files.push((format!("{dir}/config.json"), true));
-                files.push((format!("{dir}/model.safetensors"), true));
+                files.push((format!("{folder}/config.json"), true));
+                files.push((format!("{folder}/model.safetensors"), true));
             }
-            _ => files.push((format!("{dir}/config.json"), false)),
+            _ => files.push((format!("{folder}/config.json"), false)),
         }
     }
     Ok(files)
@@ -571,11 +555,8 @@ impl Download<'_, '_> {
                 }
                 return Ok(self.repo.snapshot(&commit));
             }
-            let modules = self.repo.snapshot(&commit).join("modules.json");
-            if let Some(json) = read_json(&modules)? {
-                for (file, required) in module_files(&json, &modules)? {
-                    self.fetch(&file, required)?;
-                }
+            for (file, required) in module_files(&self.repo.snapshot(&commit))? {
+                self.fetch(&file, required)?;
             }
         }
         self.fetch("tokenizer.json", true)?;
@@ -942,14 +923,15 @@ mod tests {
 
     #[test]
     fn module_paths_are_checked_and_required_files_listed() {
-        let json: Value = serde_json::from_str(
+        let dir = tempfile::tempdir().unwrap();
+        let write = |json: &str| std::fs::write(dir.path().join("modules.json"), json).unwrap();
+        write(
             r#"[{"path":"","type":"sentence_transformers.models.Transformer"},
                 {"path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
                 {"path":"2_Dense","type":"sentence_transformers.base.modules.dense.Dense"},
-                {"path":"3_Normalize","type":"sentence_transformers.models.Normalize"}]"#,
-        )
-        .unwrap();
-        let files = module_files(&json, Path::new("modules.json")).unwrap();
+                {"path":"./3_Normalize","type":"sentence_transformers.models.Normalize"}]"#,
+        );
+        let files = module_files(dir.path()).unwrap();
         assert_eq!(
             files,
             vec![
@@ -960,8 +942,8 @@ mod tests {
             ]
         );
         for bad in ["../../outside", "/abs", "a\\..\\b", "x/../../y"] {
-            let json = serde_json::json!([{"path": bad, "type": "sentence_transformers.models.Pooling"}]);
-            let err = module_files(&json, Path::new("modules.json")).unwrap_err();
+            write(&serde_json::json!([{"path": bad, "type": "sentence_transformers.models.Pooling"}]).to_string());
+            let err = module_files(dir.path()).unwrap_err();
             assert_eq!(err.code(), "ERR_MODEL_INVALID", "{bad}");
             assert!(err.to_string().contains("not a folder inside the model"), "{err}");
         }

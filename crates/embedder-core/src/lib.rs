@@ -13,6 +13,7 @@ pub mod config;
 pub mod derived;
 pub mod embedder;
 pub mod error;
+pub mod files;
 pub mod hub;
 pub mod lexical;
 pub mod memory;
@@ -28,7 +29,8 @@ pub mod static_model;
 pub mod store;
 pub mod tokenize;
 
-pub use config::{Dtype, ModelConfig, ModelFiles};
+pub use config::ModelConfig;
+pub use files::{Dtype, ModelFiles};
 pub use embedder::{default_threads, Embedder, EmbedderOptions, GraphInfo, ModelInfo, Progress, DEFAULT_MAX_BATCH_TOKENS};
 pub use error::{Error, Result};
 pub use pooling::PoolingMode;

@@ -63,7 +63,7 @@ impl Dense {
     /// Reads a module folder: `config.json` and `model.safetensors` (`linear.weight`, `linear.bias`).
     pub fn load(dir: &Path) -> Result<Self> {
         let config_path = dir.join("config.json");
-        let config = crate::config::read_json(&config_path)?
+        let config = crate::files::read_json(&config_path)?
             .ok_or_else(|| Error::ModelNotFound { what: "Dense module config".into(), looked_at: vec![config_path.clone()] })?;
         let field = |key: &str| -> Result<usize> {
             config
@@ -89,7 +89,7 @@ impl Dense {
         };
 
         let weights_path = dir.join("model.safetensors");
-        let bytes = crate::config::read_model_file(&weights_path, crate::config::FileKind::Weights)?.ok_or_else(|| {
+        let bytes = crate::files::read_model_file(&weights_path, crate::files::FileKind::Weights)?.ok_or_else(|| {
             Error::ModelNotFound { what: "Dense module weights (model.safetensors)".into(), looked_at: vec![weights_path.clone()] }
         })?;
         let tensors = SafeTensors::deserialize(&bytes).map_err(|e| Error::invalid(&weights_path, e))?;

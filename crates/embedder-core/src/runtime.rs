@@ -177,7 +177,7 @@ impl OnnxModel {
     pub fn load(env: &Environment, path: &Path, options: &SessionOptions) -> Result<Self> {
         let _inside = enter()?;
         // ONNX Runtime opens the graph itself; it gets only a regular file of a bounded size
-        crate::config::open_model_file(path, crate::config::FileKind::Weights)?
+        crate::files::open_model_file(path, crate::files::FileKind::Weights)?
             .ok_or_else(|| Error::ModelNotFound { what: "ONNX model".into(), looked_at: vec![path.to_path_buf()] })?;
         let session = Session::builder(env)
             .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))

@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokenizers::models::ModelWrapper;
 use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::config::{open_model_file, read_json, read_model_file, FileKind};
+use crate::files::{open_model_file, read_json, read_model_file, FileKind};
 use crate::error::{Error, Result};
 use crate::modules::{normalize, Dense, Module};
 use crate::tokenize::{encode_prefix, splits_at_spaces, TokenizedText};

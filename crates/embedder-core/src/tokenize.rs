@@ -36,7 +36,7 @@ pub struct TextTokenizer {
 
 impl TextTokenizer {
     pub fn from_file(path: &Path, max_length: usize, do_lower_case: bool) -> Result<Self> {
-        let bytes = crate::config::read_model_file(path, crate::config::FileKind::Tokenizer)?
+        let bytes = crate::files::read_model_file(path, crate::files::FileKind::Tokenizer)?
             .ok_or_else(|| Error::ModelNotFound { what: "tokenizer (tokenizer.json)".into(), looked_at: vec![path.to_path_buf()] })?;
         let inner = Tokenizer::from_bytes(&bytes).map_err(|e| Error::invalid(path, format!("not a usable tokenizer.json: {e}")))?;
         Self::new(inner, path.to_path_buf(), max_length, do_lower_case)

@@ -12,7 +12,7 @@ use std::path::Path;
 use bytes::Bytes;
 use prost::Message;
 
-use crate::config::{read_model_file, FileKind};
+use crate::files::{read_model_file, FileKind};
 use crate::error::{Error, Result};
 use proto::{attribute_type, data_type, AttributeProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
 
