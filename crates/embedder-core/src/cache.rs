@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use lru::LruCache;
-use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
@@ -21,34 +20,7 @@ use crate::store::VectorStore;
 /// different groups instead of waiting for one another.
 const LEASE_GROUP: usize = 64;
 
-pub type Key = [u8; 32];
-pub type Vector = Arc<[f32]>;
-
-/// Bytes an entry is charged: the f32 values and the key.
-pub fn entry_bytes(dimension: usize) -> usize {
-    dimension * 4 + 32
-}
-
-/// Keys are sha256 over the fingerprint and the text, length-prefixed so no two pairs collide by
-/// concatenation. This is the hash state after a fingerprint: a key per text then costs only the
-/// text's own blocks.
-#[derive(Clone)]
-pub struct KeyPrefix(Sha256);
-
-impl KeyPrefix {
-    pub fn new(fingerprint: &str) -> Self {
-        let mut h = Sha256::new();
-        h.update((fingerprint.len() as u64).to_le_bytes());
-        h.update(fingerprint.as_bytes());
-        KeyPrefix(h)
-    }
-
-    pub fn key(&self, text: &str) -> Key {
-        let mut h = self.0.clone();
-        h.update(text.as_bytes());
-        h.finalize().into()
-    }
-}
+pub use crate::cache_key::{entry_bytes, Key, KeyPrefix, Vector};
 
 #[derive(Clone, Debug)]
 pub struct CacheOptions {
@@ -644,22 +616,6 @@ mod tests {
         // replacing an entry does not double-charge it
         lru.insert([9; 32], v(1.0, 8));
         assert_eq!(lru.bytes(), 3 * entry_bytes(8));
-    }
-
-    #[test]
-    fn keys_depend_on_fingerprint_and_text_only() {
-        let cache_key = |fingerprint: &str, text: &str| KeyPrefix::new(fingerprint).key(text);
-        assert_eq!(cache_key("fp", "text"), cache_key("fp", "text"));
-        assert_ne!(cache_key("fp", "text"), cache_key("fp2", "text"));
-        assert_ne!(cache_key("fp", "text"), cache_key("fp", "text2"));
-        // no ambiguity from concatenation
-        assert_ne!(cache_key("ab", "c"), cache_key("a", "bc"));
-        // sha256 of (len as u64 LE) ‖ fingerprint ‖ text
-        let mut h = Sha256::new();
-        h.update(2u64.to_le_bytes());
-        h.update(b"fpx");
-        let want: Key = h.finalize().into();
-        assert_eq!(cache_key("fp", "x"), want);
     }
 
     /// A base giving `[value; dimension]` for every text, under a fingerprint it may share.

@@ -8,6 +8,7 @@
 pub mod batcher;
 pub mod batching;
 pub mod cache;
+pub mod cache_key;
 pub mod checkpoint;
 pub mod config;
 pub mod derived;

@@ -23,7 +23,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ConnectionInfo, ErrorKind, IntoConnectionInfo, Pipeline, RedisResult, Value};
 use sha2::{Digest, Sha256};
 
-use crate::cache::{Key, Vector};
+use crate::cache_key::{Key, Vector};
 use crate::error::{Error, Result};
 
 pub const DEFAULT_PREFIX: &str = "rag-native:v1:";

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use crate::cache::{Key, Vector};
+use crate::cache_key::{Key, Vector};
 use crate::error::{Error, Result};
 
 /// `PRAGMA application_id` of our cache files ("EmbC"): it marks a file as ours in its header.
