@@ -89,7 +89,7 @@ test('four processes with overlapping corpora compute each distinct text once', 
   const n = 2000
   const results = await fleet(
     [0, 1, 2, 3].map((w) => ({
-      redis: { url: redis.url, prefix: prefixOf(t) },
+      redis: { url: redis.url, prefix: prefixOf(t), timeoutMs: 5000 },
       texts: corpus(w, n),
       chunk: 100,
       namespace: 'counting',
@@ -120,7 +120,7 @@ test('a fleet on the real MiniLM model computes each text once, vectors as a dir
   const texts = (w) => [...passages.slice(0, n / 2), ...passages.slice(n / 2 + w * (n / 2), n / 2 + (w + 1) * (n / 2))]
   const results = await fleet(
     [0, 1, 2, 3].map((w) => ({
-      redis: { url: redis.url, prefix: prefixOf(t) },
+      redis: { url: redis.url, prefix: prefixOf(t), timeoutMs: 5000 },
       texts: texts(w),
       chunk: 32,
       namespace: 'minilm',
@@ -164,8 +164,9 @@ test('Redis killed and restarted mid-run: no failed call, no wrong vector, each 
   t.diagnostic(`slowest call ${slowest.toFixed(0)} ms; ${JSON.stringify(stats)}`)
   assert.deepEqual([failed, wrong], [0, 0])
   assert.ok(stats.redisErrors > 0, 'the outage was counted')
-  // timeoutMs per operation, plus the reconnect attempt, plus the base's own time
-  assert.ok(slowest < 3 * timeoutMs + 200, `a call took ${slowest} ms`)
+  // timeoutMs per operation, plus the reconnect attempt, plus the base's own time (with margin
+  // for a loaded machine)
+  assert.ok(slowest < 4 * timeoutMs + 500, `a call took ${slowest} ms`)
   // once the tier is tried again (after at most MAX_RETRY_MS), the restarted Redis is used: texts
   // written by this cache are read by a cache with an empty memory
   await sleep(MAX_RETRY_MS)
@@ -205,7 +206,7 @@ test('Redis down at start, frozen, full or refusing: embeddings are computed and
       started = performance.now()
       assert.deepEqual(await warm.embedBatch([`frozen ${i}`]), [vectorOf(`frozen ${i}`)])
       const ms = performance.now() - started
-      assert.ok(ms < 3 * timeoutMs + 200, `a call took ${ms} ms with Redis frozen`)
+      assert.ok(ms < 4 * timeoutMs + 500, `a call took ${ms} ms with Redis frozen`)
     }
   } finally {
     process.kill(redis.child.pid, 'SIGCONT')
