@@ -64,7 +64,7 @@ const CASES = [
   // configs with wrong types or values
   ['max_seq_length of the wrong type', 'tiny-bert-cls', (d) => writeJson(path.join(d, 'sentence_bert_config.json'), { max_seq_length: 'long' }), 'ERR_MODEL_INVALID', /sentence_bert_config\.json.*max_seq_length/],
   ['do_lower_case of the wrong type', 'tiny-bert-cls', (d) => writeJson(path.join(d, 'sentence_bert_config.json'), { do_lower_case: 'yes' }), 'ERR_MODEL_INVALID', /sentence_bert_config\.json.*do_lower_case/],
-  ['a max_seq_length shorter than [CLS] [SEP]', 'tiny-bert-cls', (d) => writeJson(path.join(d, 'sentence_bert_config.json'), { max_seq_length: 1 }), 'ERR_MODEL_INVALID', /tokenizer\.json.*max_seq_length/],
+  ['a max_seq_length shorter than [CLS] [SEP]', 'tiny-bert-cls', (d) => writeJson(path.join(d, 'sentence_bert_config.json'), { max_seq_length: 1 }), 'ERR_MODEL_INVALID', /sentence_bert_config\.json.*max_seq_length/],
   ['a negative model_max_length', 'tiny-bert-cls', (d) => editJson(path.join(d, 'tokenizer_config.json'), (c) => ({ ...c, model_max_length: -5 })), 'ERR_MODEL_INVALID', /tokenizer_config\.json.*model_max_length/],
   ['vocab_size of the wrong type', 'tiny-bert-cls', (d) => editJson(path.join(d, 'config.json'), (c) => ({ ...c, vocab_size: '30522' })), 'ERR_MODEL_INVALID', /config\.json.*vocab_size/],
   ['a config.json that is not JSON', 'tiny-bert-cls', (d) => fs.writeFileSync(path.join(d, 'config.json'), '{"hidden_size": 32,'), 'ERR_MODEL_INVALID', /config\.json.*not valid JSON/],
