@@ -98,3 +98,8 @@ test('every CommonJS export is importable by name from ESM, and the default expo
   const viaLexer = await import(path.join(root, 'index.js'))
   assert.deepEqual(Object.keys(viaLexer).filter((k) => k !== 'default').sort(), Object.keys(cjs).sort())
 })
+
+test('the README stays a front door: under 15,000 characters, the depth in docs/', () => {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
+  assert.ok(readme.length < 15000, `README.md has ${readme.length} characters`)
+})
