@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::files::{open_model_file, FileKind};
 use crate::error::{Error, Result};
+use crate::files::{open_model_file, FileKind};
 use crate::onnx;
 
 /// The cache folder for files derived from local models.

@@ -31,7 +31,7 @@ pub mod store;
 pub mod tokenize;
 
 pub use config::ModelConfig;
-pub use files::{Dtype, ModelFiles};
 pub use embedder::{default_threads, Embedder, EmbedderOptions, GraphInfo, ModelInfo, Progress, DEFAULT_MAX_BATCH_TOKENS};
 pub use error::{Error, Result};
+pub use files::{Dtype, ModelFiles};
 pub use pooling::PoolingMode;

@@ -89,8 +89,9 @@ impl Dense {
         };
 
         let weights_path = dir.join("model.safetensors");
-        let bytes = crate::files::read_model_file(&weights_path, crate::files::FileKind::Weights)?.ok_or_else(|| {
-            Error::ModelNotFound { what: "Dense module weights (model.safetensors)".into(), looked_at: vec![weights_path.clone()] }
+        let bytes = crate::files::read_model_file(&weights_path, crate::files::FileKind::Weights)?.ok_or_else(|| Error::ModelNotFound {
+            what: "Dense module weights (model.safetensors)".into(),
+            looked_at: vec![weights_path.clone()],
         })?;
         let tensors = SafeTensors::deserialize(&bytes).map_err(|e| Error::invalid(&weights_path, e))?;
         let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {

@@ -93,7 +93,8 @@ fn batch_results_do_not_depend_on_neighbours() {
 #[test]
 fn shipped_quantized_model_stays_close_to_reference() {
     let embedder =
-        Embedder::load(&options("all-MiniLM-L6-v2").with_dtype(Dtype::Q8).with_model_file(Some("onnx/model_quantized.onnx".into()))).unwrap();
+        Embedder::load(&options("all-MiniLM-L6-v2").with_dtype(Dtype::Q8).with_model_file(Some("onnx/model_quantized.onnx".into())))
+            .unwrap();
     assert!(embedder.info().onnx_path.ends_with("onnx/model_quantized.onnx"));
     let fx = fixture("reference-all-MiniLM-L6-v2.json");
     let texts = strings(&fx["texts"]);

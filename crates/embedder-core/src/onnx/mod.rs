@@ -12,8 +12,8 @@ use std::path::Path;
 use bytes::Bytes;
 use prost::Message;
 
-use crate::files::{read_model_file, FileKind};
 use crate::error::{Error, Result};
+use crate::files::{read_model_file, FileKind};
 use proto::{attribute_type, data_type, AttributeProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
 
 /// Reads an ONNX model file. Tensor payloads stay slices of the file's buffer.

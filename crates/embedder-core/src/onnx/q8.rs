@@ -15,7 +15,7 @@
 //! (the query, key and value projections share one). The bias stays a separate `Add`: the fused
 //! bias of `MatMulIntegerToFloat` is scaled with the product when the scales are not scalars.
 //!
-//! The alternatives measured (README: "Quantization of the model"): the same with standard ONNX
+//! The alternatives measured (docs/quantization.md, "Quantization of the model"): the same with standard ONNX
 //! operators only (`MatMulInteger`, `Cast`, two `Mul`), and `MatMulNBits` with 8-bit blocks of 32
 //! and 128; this is the fastest of them at the same accuracy.
 
