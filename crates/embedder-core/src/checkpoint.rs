@@ -16,7 +16,7 @@ use crate::files::{read_json, read_model_file, FileKind, WEIGHTS_FILE};
 use crate::onnx::{self, bert};
 
 /// The architectures (`config.json` `model_type`) whose graph can be built.
-pub const SUPPORTED_MODEL_TYPES: [&str; 1] = ["bert"];
+pub const SUPPORTED_MODEL_TYPES: [&str; 4] = ["bert", "roberta", "xlm-roberta", "camembert"];
 
 /// A built graph, ready to load.
 #[derive(Clone, Debug)]
@@ -121,13 +121,18 @@ pub fn bert_config(json: &Value, path: &Path) -> Result<bert::BertConfig> {
         type_vocab_size: json.get("type_vocab_size").and_then(Value::as_u64).unwrap_or(2) as usize,
         layer_norm_eps: eps as f32,
         hidden_act,
+        positions: if model_type == "bert" {
+            bert::Positions::Absolute
+        } else {
+            bert::Positions::AfterPadding { padding_idx: json.get("pad_token_id").and_then(Value::as_i64).unwrap_or(1) }
+        },
     })
 }
 
-/// `bert.` when the checkpoint holds a whole `BertFor…` model rather than the bare encoder.
+/// `bert.` / `roberta.` when the checkpoint holds a whole `…For…` model rather than the bare encoder.
 fn prefix_of(tensors: &SafeTensors) -> String {
     let has = |name: &str| tensors.tensor(name).is_ok();
-    ["", "bert.", "model."].iter().find(|p| has(&format!("{p}embeddings.word_embeddings.weight"))).unwrap_or(&"").to_string()
+    ["", "bert.", "roberta.", "model."].iter().find(|p| has(&format!("{p}embeddings.word_embeddings.weight"))).unwrap_or(&"").to_string()
 }
 
 struct Checkpoint<'a> {

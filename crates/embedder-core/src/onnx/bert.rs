@@ -1,6 +1,7 @@
 //! The ONNX graph of a BERT encoder (`model_type: "bert"`: MiniLM, BGE, E5 and most
-//! sentence-transformers models), built from its weights: what `transformers`' `BertModel` computes
-//! for `last_hidden_state`, written with the operators ONNX Runtime's optimizer fuses
+//! sentence-transformers models; and RoBERTa's, which numbers positions after the padding index:
+//! `roberta`, `xlm-roberta`, `camembert`), built from its weights: what `transformers`'
+//! `BertModel` / `RobertaModel` compute for `last_hidden_state`, written with the operators ONNX Runtime's optimizer fuses
 //! (`LayerNormalization`, the erf GELU after a bias, which becomes `BiasGelu`, and the scaled
 //! `MatMul` of the attention scores, which becomes `FusedMatMul`).
 //!
@@ -35,6 +36,17 @@ pub struct BertConfig {
     pub type_vocab_size: usize,
     pub layer_norm_eps: f32,
     pub hidden_act: Activation,
+    pub positions: Positions,
+}
+
+/// How position ids are numbered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Positions {
+    /// BERT: 0, 1, 2… for every row.
+    Absolute,
+    /// RoBERTa (`create_position_ids_from_input_ids`): `padding_idx + 1`, `+ 2`… over the tokens
+    /// that are not padding, `padding_idx` for padding.
+    AfterPadding { padding_idx: i64 },
 }
 
 /// `hidden_act`.
@@ -194,8 +206,23 @@ pub fn build(config: &BertConfig, weights: &mut dyn Weights) -> Result<ModelProt
     let position = weights.get("embeddings.position_embeddings.weight", &[config.max_position_embeddings, h])?;
     let position = g.weight("embeddings.position_embeddings.weight", &[config.max_position_embeddings, h], &position);
     let words = g.op("Gather", &[&word, "input_ids"], "embeddings/words");
-    let seq = g.op_with("Shape", &["input_ids"], "embeddings/seq_len", vec![attr_int("start", 1), attr_int("end", 2)]);
-    let positions = g.op("Slice", &[&position, "const/zero", &seq, "const/zero"], "embeddings/positions");
+    let positions = match config.positions {
+        Positions::Absolute => {
+            let seq = g.op_with("Shape", &["input_ids"], "embeddings/seq_len", vec![attr_int("start", 1), attr_int("end", 2)]);
+            g.op("Slice", &[&position, "const/zero", &seq, "const/zero"], "embeddings/positions")
+        }
+        Positions::AfterPadding { padding_idx } => {
+            g.initializers.push(tensor_i64_from("const/padding_idx", &[], &[padding_idx]));
+            g.initializers.push(tensor_i64_from("const/axis_1", &[], &[1]));
+            let is_pad = g.op("Equal", &["input_ids", "const/padding_idx"], "embeddings/is_padding");
+            let not_pad = g.op("Not", &[&is_pad], "embeddings/not_padding");
+            let tokens = g.op_with("Cast", &[&not_pad], "embeddings/token_mask", vec![attr_int("to", data_type::INT64 as i64)]);
+            let count = g.op("CumSum", &[&tokens, "const/axis_1"], "embeddings/token_count");
+            let counted = g.op("Mul", &[&count, &tokens], "embeddings/token_positions");
+            let ids = g.op("Add", &[&counted, "const/padding_idx"], "embeddings/position_ids");
+            g.op("Gather", &[&position, &ids], "embeddings/positions")
+        }
+    };
     let mut x = g.op("Add", &[&words, &positions], "embeddings/words_positions");
     if config.type_vocab_size > 0 {
         let types = weights.get("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, h])?;
