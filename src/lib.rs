@@ -4,6 +4,7 @@
 
 mod error;
 mod hit;
+mod js_base;
 pub mod lexical;
 mod options;
 pub mod quantize;

@@ -1,23 +1,22 @@
 //! `NativeService`: one handle type for every embedder that runs in Rust — a model, a cache, a
-//! micro-batcher — and for a JavaScript embedder adapted so the Rust wrappers can stack on it.
-//! Stacks of native layers call each other directly, without JavaScript in between.
+//! micro-batcher — and for a JavaScript embedder adapted (js_base.rs) so the Rust wrappers can stack
+//! on it. Stacks of native layers call each other directly, without JavaScript in between.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use embedder_core::batcher::{BatchOptimizedEmbedder, BatchOptions};
 use embedder_core::cache::{CacheOptions, CachedEmbedder};
-use embedder_core::service::{check_base_vectors, BoxFuture, EmbedService, ModelService, TextKind};
+use embedder_core::service::{BoxFuture, EmbedService, ModelService, TextKind};
 use embedder_core::{EmbedderOptions, Error, ModelInfo, Progress, Result};
 use napi::bindgen_prelude::{ClassInstance, Float32Array, Float32ArraySlice, FnArgs, Function, JsValue, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
 use napi_derive::napi;
-use tokio::sync::oneshot;
 
 use crate::error::{guard, guard_future, to_js};
+use crate::js_base::{JsEmbedFunction, JsEmbedder};
 use crate::options::{count, integer, one_of, NativeEmbedderOptions, MAX_SAFE_INTEGER};
 
 #[napi(object)]
@@ -121,73 +120,6 @@ fn kind_of(kind: &str) -> Result<TextKind> {
     })
 }
 
-/// Calls of a JavaScript embedder waiting for their vectors, by call id.
-type Waiting = Mutex<HashMap<u32, oneshot::Sender<Result<Vec<f32>>>>>;
-
-/// `embed(id, texts, kind)`: the JavaScript side answers through `NativeService::settle_js`.
-type JsEmbedFn =
-    ThreadsafeFunction<FnArgs<(u32, Vec<String>, String)>, Unknown<'static>, FnArgs<(u32, Vec<String>, String)>, napi::Status, false, true>;
-
-/// An embedder written in JavaScript. Each call is a fire-and-forget call into JavaScript that
-/// later hands the vectors back by id, concatenated in one Float32Array (index.js checks and
-/// packs what the user's embedder returned). Awaiting a JavaScript promise from Rust instead
-/// leaked about 1.5 kB per call in napi-rs.
-struct JsService {
-    embed: JsEmbedFn,
-    namespace: String,
-    waiting: Arc<Waiting>,
-    next_id: AtomicU32,
-    /// The length of its vectors, from its first answer: a later answer of another length fails.
-    dimension: Mutex<Option<usize>>,
-    /// Whether `namespace` names what determines the vectors (given by the user, or built from our
-    /// own classes' settings) rather than being a default class name.
-    identified: bool,
-    /// Native embedders inside it (the model of a hybrid, say), whose fingerprints complete its own.
-    parts: Vec<Arc<dyn EmbedService>>,
-}
-
-impl EmbedService for JsService {
-    fn embed_batch(self: Arc<Self>, texts: Vec<String>, kind: TextKind) -> BoxFuture<Result<Vec<Vec<f32>>>> {
-        Box::pin(async move {
-            let n = texts.len();
-            if n == 0 {
-                return Ok(Vec::new());
-            }
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let (tx, rx) = oneshot::channel();
-            self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
-            let status = self.embed.call((id, texts, kind.name().to_string()).into(), ThreadsafeFunctionCallMode::NonBlocking);
-            if status != napi::Status::Ok {
-                self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-                return Err(Error::Base(format!("cannot call the JavaScript embedder ({status})")));
-            }
-            let flat = rx.await.map_err(|_| Error::Base("the JavaScript embedder never answered".into()))??;
-            if flat.is_empty() || flat.len() % n != 0 {
-                return Err(Error::Base(format!("{} values do not split into {n} vectors", flat.len())));
-            }
-            let vectors: Vec<Vec<f32>> = flat.chunks_exact(flat.len() / n).map(<[f32]>::to_vec).collect();
-            // a double past f32's range became infinite in the Float32Array
-            check_base_vectors(&vectors, n, &mut self.dimension.lock().unwrap_or_else(|p| p.into_inner()))?;
-            Ok(vectors)
-        })
-    }
-
-    fn fingerprint(self: Arc<Self>, kind: TextKind) -> BoxFuture<Result<String>> {
-        Box::pin(async move {
-            let mut fingerprint = format!("js\0{}\0{}", self.namespace, kind.name());
-            for part in &self.parts {
-                let part = part.clone().fingerprint(kind).await?;
-                fingerprint.push_str(&format!("\0{}:{part}", part.len()));
-            }
-            Ok(fingerprint)
-        })
-    }
-
-    fn identified(&self) -> bool {
-        self.identified && self.parts.iter().all(|p| p.identified())
-    }
-}
-
 /// What JavaScript passes to report a download: `(done, total, file)`.
 type JsDownloadFn = Function<'static, FnArgs<(f64, f64, String)>, Unknown<'static>>;
 type DownloadFn = ThreadsafeFunction<FnArgs<(f64, f64, String)>, Unknown<'static>, FnArgs<(f64, f64, String)>, napi::Status, false, true>;
@@ -214,20 +146,48 @@ impl NativeAbort {
     }
 }
 
-#[napi]
-pub struct NativeService {
-    service: Arc<dyn EmbedService>,
-    model: Option<Arc<ModelService>>,
-    cache: Option<Arc<CachedEmbedder>>,
-    batcher: Option<Arc<BatchOptimizedEmbedder>>,
-    warnings: Vec<String>,
-    /// For a JavaScript embedder: its calls waiting for an answer.
-    js_waiting: Option<Arc<Waiting>>,
+/// What a `NativeService` is: the layer it adds on top of its base, if any.
+enum Layer {
+    /// A model, at the bottom of a stack.
+    Model(Arc<ModelService>),
+    /// A cache, with what went wrong opening its disk tier.
+    Cache { cache: Arc<CachedEmbedder>, opening_warnings: Vec<String> },
+    /// A micro-batcher.
+    Batcher(Arc<BatchOptimizedEmbedder>),
+    /// An embedder written in JavaScript, at the bottom of a stack.
+    JavaScript(Arc<JsEmbedder>),
 }
 
-impl NativeService {
-    fn of(service: Arc<dyn EmbedService>) -> Self {
-        NativeService { service, model: None, cache: None, batcher: None, warnings: Vec::new(), js_waiting: None }
+/// One layer of a stack, as JavaScript holds it: each method applies to one kind of layer and
+/// answers the others with `null`, nothing or 0, as its doc says.
+#[napi]
+pub struct NativeService {
+    layer: Layer,
+}
+
+impl Layer {
+    /// The layer as the embedder the layers above call.
+    fn service(&self) -> Arc<dyn EmbedService> {
+        match self {
+            Layer::Model(model) => model.clone(),
+            Layer::Cache { cache, .. } => cache.clone(),
+            Layer::Batcher(batcher) => batcher.clone(),
+            Layer::JavaScript(js) => js.clone(),
+        }
+    }
+
+    fn cache(&self) -> Option<&Arc<CachedEmbedder>> {
+        match self {
+            Layer::Cache { cache, .. } => Some(cache),
+            _ => None,
+        }
+    }
+
+    fn model(&self) -> Option<&Arc<ModelService>> {
+        match self {
+            Layer::Model(model) => Some(model),
+            _ => None,
+        }
     }
 }
 
@@ -252,8 +212,7 @@ impl NativeService {
                 }) as Arc<dyn Fn(u64, Option<u64>, &str) + Send + Sync>
             });
             let options = EmbedderOptions::try_from(options).map_err(to_js)?.with_download_progress(callback);
-            let model = Arc::new(ModelService::new(options));
-            Ok(NativeService { model: Some(model.clone()), ..NativeService::of(model) })
+            Ok(NativeService { layer: Layer::Model(Arc::new(ModelService::new(options))) })
         })
     }
 
@@ -265,41 +224,32 @@ impl NativeService {
         ts_args_type = "embed: (id: number, texts: string[], kind: string) => void, namespace: string, identified?: boolean | undefined | null, parts?: NativeService[] | undefined | null"
     )]
     pub fn from_js(
-        embed: Function<FnArgs<(u32, Vec<String>, String)>, Unknown<'static>>,
+        embed: JsEmbedFunction,
         namespace: String,
         identified: Option<bool>,
         parts: Option<Vec<ClassInstance<'_, NativeService>>>,
     ) -> napi::Result<Self> {
         guard(|| {
-            let embed: JsEmbedFn = embed.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
-            let waiting = Arc::new(Waiting::default());
-            let service = Arc::new(JsService {
-                embed,
-                namespace,
-                waiting: waiting.clone(),
-                next_id: AtomicU32::new(0),
-                dimension: Mutex::new(None),
-                identified: identified.unwrap_or(false),
-                parts: parts.unwrap_or_default().iter().map(|p| p.service.clone()).collect(),
-            });
-            Ok(NativeService { js_waiting: Some(waiting), ..NativeService::of(service) })
+            let parts = parts.unwrap_or_default().iter().map(|p| p.layer.service()).collect();
+            let js = JsEmbedder::new(embed, namespace, identified.unwrap_or(false), parts)?;
+            Ok(NativeService { layer: Layer::JavaScript(Arc::new(js)) })
         })
     }
 
-    /// The answer of a JavaScript embedder to call `id`: the concatenated vectors, or an error message.
+    /// The answer of a JavaScript embedder to call `id`: the concatenated vectors, or an error
+    /// message. Other services have no calls waiting: it does nothing.
     #[napi]
     pub fn settle_js(&self, id: u32, vectors: Option<Float32ArraySlice>, error: Option<String>) -> napi::Result<()> {
         guard(|| {
-            let Some(waiting) = &self.js_waiting else {
-                return Ok(());
-            };
-            let Some(tx) = waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) else {
-                return Ok(());
-            };
-            let _ = tx.send(match (vectors, error) {
-                (Some(values), None) => Ok(values.to_vec()),
-                (_, error) => Err(Error::Base(error.unwrap_or_else(|| "no vectors".into()))),
-            });
+            if let Layer::JavaScript(js) = &self.layer {
+                js.settle(
+                    id,
+                    match (vectors, error) {
+                        (Some(values), None) => Ok(values.to_vec()),
+                        (_, error) => Err(Error::Base(error.unwrap_or_else(|| "no vectors".into()))),
+                    },
+                );
+            }
             Ok(())
         })
     }
@@ -314,9 +264,9 @@ impl NativeService {
                 dimension: options.dimension.map(|d| d as usize),
                 redis: options.redis.map(TryFrom::try_from).transpose().map_err(to_js)?,
             };
-            let mut warnings = Vec::new();
-            let cache = Arc::new(CachedEmbedder::new(base.service.clone(), options, &mut warnings).map_err(to_js)?);
-            Ok(NativeService { cache: Some(cache.clone()), warnings, ..NativeService::of(cache) })
+            let mut opening_warnings = Vec::new();
+            let cache = Arc::new(CachedEmbedder::new(base.layer.service(), options, &mut opening_warnings).map_err(to_js)?);
+            Ok(NativeService { layer: Layer::Cache { cache, opening_warnings } })
         })
     }
 
@@ -339,8 +289,8 @@ impl NativeService {
                 max_wait,
                 max_queue: count("maxQueue", options.max_queue).map_err(to_js)?.unwrap_or(defaults.max_queue),
             };
-            let batcher = Arc::new(BatchOptimizedEmbedder::new(base.service.clone(), options).map_err(to_js)?);
-            Ok(NativeService { batcher: Some(batcher.clone()), ..NativeService::of(batcher) })
+            let batcher = Arc::new(BatchOptimizedEmbedder::new(base.layer.service(), options).map_err(to_js)?);
+            Ok(NativeService { layer: Layer::Batcher(batcher) })
         })
     }
 
@@ -348,6 +298,7 @@ impl NativeService {
     /// `texts.length × dimension` values.
     /// For a model: `truncate_dim` truncates this call's vectors (Matryoshka), `on_progress(done,
     /// total)` runs after each inference batch, and `abort` stops the call before the next one.
+    /// Other services check `truncate_dim` and ignore the rest.
     #[napi(
         ts_return_type = "Promise<Float32Array>",
         ts_args_type = "texts: string[], kind: string, truncateDim?: number | undefined | null, onProgress?: ((done: number, total: number) => void) | undefined | null, abort?: NativeAbort | undefined | null"
@@ -365,8 +316,6 @@ impl NativeService {
             let kind = kind_of(&kind).map_err(to_js)?;
             // the same rule as the constructor's `truncateDim`; its upper bound is the model's dimension
             let truncate_dim = count("truncateDim", truncate_dim).map_err(to_js)?;
-            let service = self.service.clone();
-            let model = self.model.clone();
             let report: Option<Box<dyn Fn(usize, usize) + Send + Sync>> = match on_progress {
                 Some(f) => {
                     let tsfn: ProgressFn = f.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
@@ -377,31 +326,33 @@ impl NativeService {
                 None => None,
             };
             let progress = Progress::new(report, abort.map(|a| a.flag.clone()));
-            // a batcher counts the request now, on the JavaScript thread, so that calls are admitted
-            // (or refused past maxQueue) in the order they were made
-            let batcher = self.batcher.clone().map(|b| b.admit(texts.len()).map(|()| b));
-            env.spawn_future(guard_future(async move {
+            let call: BoxFuture<Result<Vec<f32>>> = match &self.layer {
                 // a bare model fills one buffer directly; stacks assemble rows
-                let flat = match (model, batcher) {
-                    (Some(model), _) => model.embed_flat(texts, kind, truncate_dim, progress).await,
-                    (None, Some(Ok(batcher))) => batcher
-                        .embed_admitted(texts, kind)
-                        .await
-                        .and_then(|rows| rows.into_iter().collect::<Result<Vec<_>>>())
-                        .map(|rows| rows.concat()),
-                    (None, Some(Err(refused))) => Err(refused),
-                    (None, None) => service.embed_batch(texts, kind).await.map(|rows| rows.concat()),
-                };
-                Ok(Float32Array::new(flat.map_err(to_js)?))
-            }))
+                Layer::Model(model) => Box::pin(model.clone().embed_flat(texts, kind, truncate_dim, progress)),
+                // a batcher counts the request now, on the JavaScript thread, so that calls are
+                // admitted (or refused past maxQueue) in the order they were made
+                Layer::Batcher(batcher) => {
+                    let admitted = batcher.admit(texts.len()).map(|()| batcher.clone());
+                    Box::pin(async move {
+                        let rows = admitted?.embed_admitted(texts, kind).await?;
+                        Ok(rows.into_iter().collect::<Result<Vec<_>>>()?.concat())
+                    })
+                }
+                Layer::Cache { .. } | Layer::JavaScript(_) => {
+                    let service = self.layer.service();
+                    Box::pin(async move { service.embed_batch(texts, kind).await.map(|rows| rows.concat()) })
+                }
+            };
+            env.spawn_future(guard_future(async move { Ok(Float32Array::new(call.await.map_err(to_js)?)) }))
         })
     }
 
-    /// For a cache: the vectors if every text is already in memory, else `null` (then call `embed`).
+    /// For a cache: the vectors if every text is already in memory, else `null` (then call
+    /// `embed`). `null` for other services.
     #[napi]
     pub fn cached_now(&self, texts: Vec<String>, kind: String) -> napi::Result<Option<Float32Array>> {
         guard(|| {
-            let Some(cache) = &self.cache else {
+            let Some(cache) = self.layer.cache() else {
                 return Ok(None);
             };
             let kind = kind_of(&kind).map_err(to_js)?;
@@ -418,16 +369,16 @@ impl NativeService {
         env: &'env Env,
         #[napi(ts_arg_type = "Float32Array")] out: Unknown<'env>,
     ) -> napi::Result<Option<Unknown<'env>>> {
-        guard(|| match &self.cache {
+        guard(|| match self.layer.cache() {
             Some(cache) => crate::hit::hit_function(env.raw(), cache.clone(), out.raw()).map(Some),
             None => Ok(None),
         })
     }
 
-    /// Loads the model now (for a model); resolves to its description.
+    /// For a model: loads it now; resolves to its description. `null` for other services.
     #[napi(ts_return_type = "Promise<NativeModelInfo | null>")]
     pub fn initialize<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<NativeModelInfo>>> {
-        let model = self.model.clone();
+        let model = self.layer.model().cloned();
         env.spawn_future(guard_future(async move {
             match model {
                 Some(model) => Ok(Some(model.run(|e| Ok(NativeModelInfo::from(e.info()))).await.map_err(to_js)?)),
@@ -436,37 +387,41 @@ impl NativeService {
         }))
     }
 
-    /// The model's description once it is loaded, else `null`.
+    /// For a model: its description once it is loaded, else `null`. `null` for other services.
     #[napi]
     pub fn info(&self) -> napi::Result<Option<NativeModelInfo>> {
-        guard(|| Ok(self.model.as_ref().and_then(|m| m.loaded()).map(|e| NativeModelInfo::from(e.info()))))
+        guard(|| Ok(self.layer.model().and_then(|m| m.loaded()).map(|e| NativeModelInfo::from(e.info()))))
     }
 
-    /// Frees the model; calls already running finish, later ones reject with `ERR_DISPOSED`.
+    /// For a model: frees it; calls already running finish, later ones reject with
+    /// `ERR_DISPOSED`. Does nothing for other services.
     #[napi]
     pub fn dispose(&self) -> napi::Result<()> {
         // dropping the model runs ONNX Runtime's destructors
         guard(|| {
-            if let Some(model) = &self.model {
+            if let Some(model) = self.layer.model() {
                 model.dispose();
             }
             Ok(())
         })
     }
 
+    /// Whether `dispose` freed the model; `false` for other services.
     #[napi(getter)]
     pub fn disposed(&self) -> bool {
-        self.model.as_ref().is_some_and(|m| m.is_disposed())
+        self.layer.model().is_some_and(|m| m.is_disposed())
     }
 
+    /// For a cache: its counters; `null` for other services.
     #[napi]
     pub fn stats(&self) -> napi::Result<Option<NativeCacheStats>> {
-        guard(|| Ok(self.cache.as_ref().map(|cache| NativeCacheStats::from(cache.stats()))))
+        guard(|| Ok(self.layer.cache().map(|cache| NativeCacheStats::from(cache.stats()))))
     }
 
+    /// For a cache: empties its memory and disk tiers. Does nothing for other services.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn clear<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
-        let cache = self.cache.clone();
+        let cache = self.layer.cache().cloned();
         env.spawn_future(guard_future(async move {
             if let Some(cache) = cache {
                 cache.clear().await.map_err(to_js)?;
@@ -475,22 +430,29 @@ impl NativeService {
         }))
     }
 
-    /// What went wrong opening a cache's disk tier (it was then rebuilt or bypassed).
+    /// For a cache: what went wrong opening its disk tier (it was then rebuilt or bypassed).
+    /// Empty for other services.
     #[napi(getter)]
     pub fn warnings(&self) -> Vec<String> {
-        self.warnings.clone()
+        match &self.layer {
+            Layer::Cache { opening_warnings, .. } => opening_warnings.clone(),
+            _ => Vec::new(),
+        }
     }
 
     /// For a cache: what went wrong with its disk tier since the last call (each kind of problem
-    /// once; the cache worked from memory meanwhile).
+    /// once; the cache worked from memory meanwhile). Empty for other services.
     #[napi]
     pub fn take_warnings(&self) -> napi::Result<Vec<String>> {
-        guard(|| Ok(self.cache.as_ref().map_or_else(Vec::new, |c| c.take_warnings())))
+        guard(|| Ok(self.layer.cache().map_or_else(Vec::new, |c| c.take_warnings())))
     }
 
-    /// Requests waiting in a batcher's queue or running.
+    /// For a batcher: requests waiting in its queue or running. 0 for other services.
     #[napi(getter)]
     pub fn pending(&self) -> u32 {
-        self.batcher.as_ref().map_or(0, |b| b.pending() as u32)
+        match &self.layer {
+            Layer::Batcher(batcher) => batcher.pending() as u32,
+            _ => 0,
+        }
     }
 }
