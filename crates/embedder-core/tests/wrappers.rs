@@ -247,7 +247,8 @@ async fn batcher_refuses_past_max_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_wait_sends_what_is_queued_when_the_base_is_free() {
-    let base = Scripted::with_delay(20);
+    // the first call keeps the base busy long enough for the other ten to queue, even on a loaded machine
+    let base = Scripted::with_delay(300);
     let batcher = Arc::new(
         BatchOptimizedEmbedder::new(base.clone(), BatchOptions { batch_size: 32, max_wait: Duration::ZERO, max_queue: 100 }).unwrap(),
     );
