@@ -127,6 +127,20 @@ test('truncateDim per call follows the constructor rule', async () => {
   embedder.dispose()
 })
 
+test('a bad truncateDim per call is ERR_INVALID_OPTION, not the GenericFailure napi throws while converting it', async () => {
+  const embedder = await Embedder.create({ model: TINY })
+  for (const truncateDim of [0, 1.5, -3]) {
+    const err = await embedder.embed('a', { truncateDim }).catch((e) => e)
+    assert.equal(err.code, 'ERR_INVALID_OPTION', `truncateDim ${truncateDim}: ${err.code} ${err.message}`)
+    assert.doesNotMatch(err.message, /^ERR_/)
+    const batch = await embedder.embedBatch(['a', 'b'], { truncateDim }).catch((e) => e)
+    assert.equal(batch.code, 'ERR_INVALID_OPTION', `embedBatch truncateDim ${truncateDim}`)
+  }
+  embedder.dispose()
+  const disposed = await embedder.embed('a', { truncateDim: 0 }).catch((e) => e)
+  assert.match(disposed.code, /^ERR_(INVALID_OPTION|DISPOSED)$/, `${disposed.code} ${disposed.message}`)
+})
+
 test('dequantize refuses number[] codes out of range instead of wrapping them', () => {
   const ranges = [
     [-1, -1],

@@ -29,9 +29,13 @@ function nativeSync(call) {
   }
 }
 
-async function nativeCall(promise) {
+/**
+ * Runs an asynchronous native call, turning its errors into EmbedderErrors: both the rejection and a
+ * synchronous throw while napi converts the arguments (which escapes a call made before the `try`).
+ */
+async function nativeCall(call) {
   try {
-    return await promise
+    return await call()
   } catch (err) {
     throw fromNative(err)
   }

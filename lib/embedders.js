@@ -188,7 +188,7 @@ class NativeEmbedder extends EmbedderBase {
       }
       const report = onProgress && ((done, total) => onProgress({ done, total }))
       try {
-        const flat = this._cachedAll(texts, kind) ?? (await abortable(nativeCall(service.embed(texts, kind, call.truncateDim, report, abort)), signal))
+        const flat = this._cachedAll(texts, kind) ?? (await abortable(nativeCall(() => service.embed(texts, kind, call.truncateDim, report, abort)), signal))
         return splitRows(flat, texts.length, output)
       } catch (err) {
         throw err?.code === 'ERR_ABORTED' ? abortError(signal) : err
@@ -201,7 +201,7 @@ class NativeEmbedder extends EmbedderBase {
   }
 
   async _embedChunk(texts, kind, call) {
-    const flat = this._cachedAll(texts, kind) ?? (await nativeCall(services.get(this).embed(texts, kind)))
+    const flat = this._cachedAll(texts, kind) ?? (await nativeCall(() => services.get(this).embed(texts, kind)))
     return splitRows(flat, texts.length, call.output)
   }
 
@@ -247,7 +247,7 @@ class Embedder extends NativeEmbedder {
   async initialize() {
     const service = services.get(this)
     if (service.disposed) throw fail('ERR_DISPOSED', 'the embedder was disposed; create a new one to embed again')
-    if (!this.#info) this.#info = publicInfo(await nativeCall(service.initialize()))
+    if (!this.#info) this.#info = publicInfo(await nativeCall(() => service.initialize()))
     return this
   }
 
@@ -364,7 +364,7 @@ class CachedEmbedder extends NativeEmbedder {
   /** Empties the memory and disk tiers (not the Redis tier, which other processes share). */
   async clear() {
     try {
-      await nativeCall(services.get(this).clear())
+      await nativeCall(() => services.get(this).clear())
     } finally {
       this.#emitWarnings()
     }

@@ -91,7 +91,7 @@ class TfidfEmbedder extends EmbedderBase {
 
   /** Builds the vocabulary and idf from `corpus` (replacing an earlier fit); resolves to this embedder. */
   async fit(corpus) {
-    await nativeCall(this.#native.fit(toTexts(corpus)))
+    await nativeCall(() => this.#native.fit(toTexts(corpus)))
     this.#identity = null
     return this
   }
@@ -124,7 +124,7 @@ class TfidfEmbedder extends EmbedderBase {
 
   /** TF-IDF has no prompts: every kind of text is embedded alike. */
   async _embedChunk(texts, _kind, call) {
-    return splitRows(await nativeCall(this.#native.embed(texts)), texts.length, call.output)
+    return splitRows(await nativeCall(() => this.#native.embed(texts)), texts.length, call.output)
   }
 
   /** The fitted vocabulary, idf and options as plain JSON data; `TfidfEmbedder.fromJSON` restores it. */
