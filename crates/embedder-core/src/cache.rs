@@ -18,7 +18,7 @@ use crate::store::VectorStore;
 /// With Redis, misses are leased and computed this many at a time: a lease then covers what one
 /// base call computes in far less than the lease, and processes missing the same texts work on
 /// different groups instead of waiting for one another.
-const LEASE_GROUP: usize = 64;
+const LEASE_GROUP: usize = 32;
 
 pub use crate::cache_key::{entry_bytes, Key, KeyPrefix, Vector};
 
