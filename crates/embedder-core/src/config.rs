@@ -12,15 +12,49 @@ use crate::modules::{Dense, Module};
 use crate::pooling::PoolingConfig;
 
 /// The one rule for the truncation length, from `sentence_bert_config.json` or the `maxLength`
-/// option: an integer from 2 up to the model's position limit (`config.json`
-/// `max_position_embeddings`); past that limit the graph fails on every long text.
+/// option: an integer from 2 up to the tokens the model's positions allow ([`position_limit`]);
+/// past that limit the graph fails on every long text. `limit` is `None` when the model gives none.
 pub fn check_max_seq_length(value: f64, limit: Option<usize>) -> std::result::Result<usize, String> {
     let max = limit.unwrap_or(u32::MAX as usize);
     if value.fract() != 0.0 || !(2.0..=max as f64).contains(&value) {
-        let bound = limit.map_or(String::new(), |l| format!(" (the model's max_position_embeddings is {l})"));
+        let bound = limit.map_or(String::new(), |l| format!(" (the model's position embeddings allow {l} tokens)"));
         return Err(format!("{value} is not an integer from 2 to {max}{bound}"));
     }
     Ok(value as usize)
+}
+
+/// Model types whose embeddings number positions from `padding_idx + 1` (transformers'
+/// `create_position_ids_from_input_ids`, taken from fairseq), so the first `pad_token_id + 1` rows
+/// of the position table are never used by a token.
+const POSITIONS_AFTER_PADDING: [&str; 4] = ["roberta", "xlm-roberta", "camembert", "mpnet"];
+
+/// The longest input (special tokens included) `config.json` allows: `max_position_embeddings`,
+/// less `pad_token_id + 1` for the RoBERTa family (514 - 1 - 1 = 512 for roberta-base).
+fn position_limit(model_cfg: &Option<Value>, path: &Path) -> Result<Option<usize>> {
+    let Some(positions) = optional_usize(model_cfg, "max_position_embeddings", path)? else {
+        return Ok(None);
+    };
+    let model_type = model_cfg.as_ref().and_then(|j| j.get("model_type")).and_then(Value::as_str);
+    if !model_type.is_some_and(|t| POSITIONS_AFTER_PADDING.contains(&t)) {
+        return Ok(Some(positions));
+    }
+    // RobertaConfig's default pad_token_id, as checkpoint.rs reads it
+    let pad = match model_cfg.as_ref().and_then(|j| j.get("pad_token_id")) {
+        None | Some(Value::Null) => 1,
+        Some(v) => {
+            v.as_u64().ok_or_else(|| Error::invalid(path, format!("`pad_token_id` must be a non-negative integer, found {v}")))? as usize
+        }
+    };
+    match positions.checked_sub(pad + 1) {
+        Some(limit) if limit >= 2 => Ok(Some(limit)),
+        _ => Err(Error::invalid(
+            path,
+            format!(
+                "`max_position_embeddings` {positions} leaves no room for a text after the {} positions up to `pad_token_id` {pad}",
+                pad + 1
+            ),
+        )),
+    }
 }
 
 fn optional_usize(json: &Option<Value>, key: &str, path: &Path) -> Result<Option<usize>> {
@@ -70,7 +104,9 @@ pub fn read_prompts(dir: &Path) -> Result<BTreeMap<String, String>> {
 pub struct ModelConfig {
     /// Tokens per text after truncation (special tokens included).
     pub max_seq_length: usize,
-    /// The model's positional limit, when `config.json` gives one.
+    /// The longest input the model's positions allow, when `config.json` gives
+    /// `max_position_embeddings`: that number, less `pad_token_id + 1` for the RoBERTa family
+    /// (see [`position_limit`]). The bound of [`check_max_seq_length`] for config and option alike.
     pub max_position_embeddings: Option<usize>,
     pub do_lower_case: bool,
     pub pooling: PoolingConfig,
@@ -92,10 +128,11 @@ impl ModelConfig {
         let model_cfg_path = dir.join("config.json");
         let model_cfg = read_json(&model_cfg_path)?;
 
-        let max_position_embeddings = optional_usize(&model_cfg, "max_position_embeddings", &model_cfg_path)?;
+        let max_position_embeddings = position_limit(&model_cfg, &model_cfg_path)?;
         let model_max_length = optional_usize(&tok_cfg, "model_max_length", &tok_cfg_path)?;
         // sentence-transformers truncates at sentence_bert_config.max_seq_length; without it, at
-        // min(tokenizer model_max_length, config max_position_embeddings).
+        // min(tokenizer model_max_length, config max_position_embeddings), where the position limit is
+        // the one the model can run (a RoBERTa checkpoint's 514 positions hold 512 tokens).
         let max_seq_length = match sbert.as_ref().and_then(|j| j.get("max_seq_length")) {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => Some(
@@ -314,6 +351,35 @@ mod tests {
         // the option follows the same rule
         assert!(check_max_seq_length(600.0, Some(512)).is_err() && check_max_seq_length(12.5, None).is_err());
         assert_eq!(check_max_seq_length(256.0, Some(512)), Ok(256));
+    }
+
+    #[test]
+    fn roberta_family_positions_start_after_the_padding_index() {
+        let roberta = r#"{"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1}"#;
+        // no limit from the tokenizer: the positions' limit, 512 rather than 514
+        let d = folder(&[("tokenizer_config.json", r#"{"model_max_length": 1e30}"#), ("config.json", roberta)]);
+        let c = ModelConfig::load(d.path()).unwrap();
+        assert_eq!((c.max_seq_length, c.max_position_embeddings), (512, Some(512)));
+        // the option follows the same rule as the config
+        assert_eq!(check_max_seq_length(512.0, c.max_position_embeddings), Ok(512));
+        for over in [513.0, 514.0] {
+            let err = check_max_seq_length(over, c.max_position_embeddings).unwrap_err();
+            assert!(err.contains("from 2 to 512"), "{err}");
+        }
+        for over in ["513", "514"] {
+            let d = folder(&[("sentence_bert_config.json", &format!(r#"{{"max_seq_length": {over}}}"#) as &str), ("config.json", roberta)]);
+            assert_eq!(ModelConfig::load(d.path()).unwrap_err().code(), "ERR_MODEL_INVALID", "{over}");
+        }
+        // xlm-roberta without pad_token_id: RobertaConfig's default, 1
+        let d = folder(&[("config.json", r#"{"model_type": "xlm-roberta", "max_position_embeddings": 514}"#)]);
+        assert_eq!(ModelConfig::load(d.path()).unwrap().max_seq_length, 512);
+        let d = folder(&[("config.json", r#"{"model_type": "camembert", "max_position_embeddings": 514, "pad_token_id": 3}"#)]);
+        assert_eq!(ModelConfig::load(d.path()).unwrap().max_position_embeddings, Some(510));
+        // BERT numbers positions from 0
+        let d = folder(&[("config.json", r#"{"model_type": "bert", "max_position_embeddings": 512, "pad_token_id": 0}"#)]);
+        assert_eq!(ModelConfig::load(d.path()).unwrap().max_seq_length, 512);
+        let d = folder(&[("config.json", r#"{"model_type": "roberta", "max_position_embeddings": 3, "pad_token_id": 1}"#)]);
+        assert_eq!(ModelConfig::load(d.path()).unwrap_err().code(), "ERR_MODEL_INVALID");
     }
 
     #[test]
