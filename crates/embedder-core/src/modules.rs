@@ -89,20 +89,38 @@ impl Dense {
         };
 
         let weights_path = dir.join("model.safetensors");
-        let bytes = crate::files::read_model_file(&weights_path, crate::files::FileKind::Weights)?.ok_or_else(|| Error::ModelNotFound {
-            what: "Dense module weights (model.safetensors)".into(),
-            looked_at: vec![weights_path.clone()],
-        })?;
+        let Some(bytes) = crate::files::read_model_file(&weights_path, crate::files::FileKind::Weights)? else {
+            let pickle = dir.join("pytorch_model.bin");
+            if pickle.is_file() {
+                // the wording of files::refusal, with the save that writes every module's weights
+                let model = dir.parent().unwrap_or(dir).display();
+                return Err(Error::invalid(
+                    pickle,
+                    format!(
+                        "pytorch_model.bin is a pickle, which can run code when it is loaded, so it is never loaded here; convert it to safetensors once with Python: \
+                         `from sentence_transformers import SentenceTransformer; SentenceTransformer('{model}').save('{model}', safe_serialization=True)`"
+                    ),
+                ));
+            }
+            return Err(Error::ModelNotFound { what: "Dense module weights (model.safetensors)".into(), looked_at: vec![weights_path] });
+        };
         let tensors = SafeTensors::deserialize(&bytes).map_err(|e| Error::invalid(&weights_path, e))?;
         let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
             let view = tensors.tensor(name).map_err(|e| Error::invalid(&weights_path, format!("tensor `{name}`: {e}")))?;
             if view.shape() != shape {
                 return Err(Error::invalid(&weights_path, format!("tensor `{name}` has shape {:?}, expected {shape:?}", view.shape())));
             }
-            if view.dtype() != Dtype::F32 {
-                return Err(Error::invalid(&weights_path, format!("tensor `{name}` is {:?}, expected F32", view.dtype())));
+            // half-precision weights are widened to f32, as checkpoint.rs does for the transformer
+            let data = view.data();
+            match view.dtype() {
+                Dtype::F32 => Ok(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
+                Dtype::F16 => Ok(data.chunks_exact(2).map(|b| crate::onnx::f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect()),
+                Dtype::BF16 => Ok(data.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect()),
+                other => Err(Error::invalid(
+                    &weights_path,
+                    format!("tensor `{name}` is {other:?}; only F32, F16 and BF16 weights are supported"),
+                )),
             }
-            Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
         };
         let weight = read("linear.weight", &[out_features, in_features])?;
         let bias = if has_bias { Some(read("linear.bias", &[out_features])?) } else { None };
