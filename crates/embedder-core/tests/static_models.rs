@@ -202,3 +202,60 @@ fn broken_static_folders_name_the_file() {
     assert_eq!(err.code(), "ERR_MODEL_INVALID");
     assert!(err.to_string().contains("model.safetensors") && err.to_string().contains("`embeddings`"), "{err}");
 }
+
+#[test]
+fn ascii_fast_path_gives_the_ids_of_tokenizers() {
+    // the ASCII WordPiece path against the tokenizers crate on the msmarco passages and queries,
+    // edge cases, and random ASCII (control characters and punctuation included)
+    let embedder = load_at(model_dir(MODEL));
+    let reference = tokenizers::Tokenizer::from_file(model_dir(MODEL).join("0_StaticEmbedding/tokenizer.json")).unwrap();
+    let mut texts: Vec<String> = Vec::new();
+    for file in ["corpus.jsonl", "queries.jsonl"] {
+        let data = std::fs::read_to_string(shared_dir().join("data/msmarco-5k").join(file)).unwrap();
+        for line in data.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            texts.push(format!("{} {}", v["title"].as_str().unwrap_or(""), v["text"].as_str().unwrap()));
+        }
+    }
+    texts.extend(
+        [
+            "[UNK] and [pad] tokens, [Unk]",
+            "ab\x01cd\x0bef\x7fgh",
+            "\t\n\r  \x0c",
+            "UPPER lower MiXeD",
+            "supercalifragilisticexpialidocious antidisestablishmentarianism",
+            "12345.678,90 3.14159",
+            "~`!@#$%^&*()_+-={}[]|\\:;\"'<>,.?/",
+            "word-with_punct!!and...dots",
+        ]
+        .map(String::from),
+    );
+    texts.push("x".repeat(100));
+    texts.push("x".repeat(101));
+    texts.push(format!("{} tail", "y".repeat(300)));
+    texts.push("hello ".repeat(600));
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..2000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = (seed % 120) as usize;
+        let text: String = (0..len)
+            .map(|i| {
+                let r = (seed.rotate_left(i as u32 * 7) >> 3) % 100;
+                match r {
+                    0..=1 => (r as u8 + 1) as char,
+                    2..=14 => ' ',
+                    15..=24 => "!-.,'()[]#_".as_bytes()[(r - 15) as usize] as char,
+                    _ => (b'a' + ((seed >> (i % 50)) % 26) as u8) as char,
+                }
+            })
+            .collect();
+        texts.push(text);
+    }
+    let got = embedder.tokenize(&texts, "").unwrap();
+    for (text, got) in texts.iter().zip(got) {
+        let want = reference.encode(text.as_str(), false).unwrap();
+        assert_eq!(got.ids, want.get_ids(), "{text:?}");
+    }
+}
