@@ -44,11 +44,8 @@ pub fn built_graph(dir: &Path, root: Option<&Path>) -> Result<BuiltGraph> {
     let config_bytes = read_model_file(&config_path, FileKind::Config)?.unwrap_or_default();
     let identity = format!("{}:{}:{}", bert::BUILDER, content_sha256(&weights_path, root)?, hex(&sha2_digest(&config_bytes)));
     let file_name = format!("{}.onnx", hex(&sha2_digest(identity.as_bytes())));
-    if let Some(root) = root {
-        let path = root.join(&file_name);
-        if path.is_file() {
-            return Ok(BuiltGraph { path, identity, built_now: false, temporary: false });
-        }
+    if let Some(path) = crate::derived::find_kept(root, &file_name) {
+        return Ok(BuiltGraph { path, identity, built_now: false, temporary: false });
     }
     let bytes = read_model_file(&weights_path, FileKind::Weights)?
         .ok_or_else(|| Error::ModelNotFound { what: "checkpoint weights".into(), looked_at: vec![weights_path.clone()] })?;
@@ -56,20 +53,8 @@ pub fn built_graph(dir: &Path, root: Option<&Path>) -> Result<BuiltGraph> {
     let mut weights = Checkpoint { tensors: &tensors, prefix: prefix_of(&tensors) };
     let model = bert::build(&config, &mut weights).map_err(|reason| Error::invalid(&weights_path, reason))?;
     drop(bytes);
-    if let Some(root) = root {
-        let path = root.join(&file_name);
-        if onnx::write_atomic(&model, &path).is_ok() {
-            return Ok(BuiltGraph { path, identity, built_now: true, temporary: false });
-        }
-    }
-    let path = std::env::temp_dir().join(format!("rag-native-{}-{file_name}", std::process::id()));
-    onnx::write_atomic(&model, &path).map_err(|e| {
-        Error::Runtime(format!(
-            "cannot write the graph built from {} (no writable cache folder: set RAG_NATIVE_CACHE): {e}",
-            weights_path.display()
-        ))
-    })?;
-    Ok(BuiltGraph { path, identity, built_now: true, temporary: true })
+    let (path, temporary) = crate::derived::keep(&model, root, &file_name, &format!("the graph built from {}", weights_path.display()))?;
+    Ok(BuiltGraph { path, identity, built_now: true, temporary })
 }
 
 fn sha2_digest(bytes: &[u8]) -> Vec<u8> {

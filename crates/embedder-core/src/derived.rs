@@ -40,7 +40,8 @@ pub fn cache_root_for(file: &Path) -> Option<PathBuf> {
 
 /// The sha256 of a file's content, as hex. A hub blob is named by its sha256 (checked when it was
 /// downloaded) and is not read again; another file is hashed once and remembered under `memo`
-/// by path, size, modification time and inode, so a load reads it again only when it changed.
+/// by path, size, modification and change times and inode, so a load reads it again only when it
+/// changed.
 pub fn content_sha256(path: &Path, memo: Option<&Path>) -> Result<String> {
     let resolved = std::fs::canonicalize(path).map_err(|e| Error::invalid(path, e))?;
     if let Some(name) = resolved.file_name().and_then(|n| n.to_str()) {
@@ -86,11 +87,16 @@ const MEMO_MIN_BYTES: u64 = 1 << 20;
 
 fn file_stamp(meta: &std::fs::Metadata) -> String {
     let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    // the inode change time too: tools that copy a file in place can keep its modification time
+    // (cp -p, tar, rsync -t), but nothing but the kernel sets ctime
     #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(meta);
+    let (inode, changed) = {
+        use std::os::unix::fs::MetadataExt;
+        (meta.ino(), (meta.ctime() as i128) * 1_000_000_000 + meta.ctime_nsec() as i128)
+    };
     #[cfg(not(unix))]
-    let inode = 0u64;
-    format!("{}:{modified}:{inode}", meta.len())
+    let (inode, changed) = (0u64, 0i128);
+    format!("{}:{modified}:{inode}:{changed}", meta.len())
 }
 
 fn write_small_file(path: &Path, text: &str) -> std::io::Result<()> {
@@ -111,6 +117,37 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The folders a kept file may be in, in order: `root`, then, when `root` is the `derived/`
+/// folder of a hub cache entry, the local cache folder, so a hub cache this user cannot write (a
+/// shared one) still gets its derived files kept, in the user's own folder.
+fn kept_roots(root: Option<&Path>) -> Vec<PathBuf> {
+    let in_hub_cache = root.and_then(Path::parent).and_then(Path::file_name).is_some_and(|n| n.to_string_lossy().starts_with("models--"));
+    let fallback = if in_hub_cache || root.is_none() { local_cache_root() } else { None };
+    let mut roots: Vec<PathBuf> = root.map(Path::to_path_buf).into_iter().chain(fallback).collect();
+    roots.dedup();
+    roots
+}
+
+/// `name` kept under one of the roots by an earlier load.
+pub fn find_kept(root: Option<&Path>, name: &str) -> Option<PathBuf> {
+    kept_roots(root).into_iter().map(|r| r.join(name)).find(|p| p.is_file())
+}
+
+/// Writes `model` as `name` under the first root that takes it, else to a temporary file;
+/// returns where, and whether it is temporary (to delete once loaded).
+pub fn keep(model: &onnx::proto::ModelProto, root: Option<&Path>, name: &str, what: &str) -> Result<(PathBuf, bool)> {
+    for r in kept_roots(root) {
+        let path = r.join(name);
+        if onnx::write_atomic(model, &path).is_ok() {
+            return Ok((path, false));
+        }
+    }
+    let path = std::env::temp_dir().join(format!("rag-native-{}-{name}", std::process::id()));
+    onnx::write_atomic(model, &path)
+        .map_err(|e| Error::Runtime(format!("cannot write {what} (no writable cache folder: set RAG_NATIVE_CACHE): {e}")))?;
+    Ok((path, true))
+}
+
 /// The int8 graph derived from an fp32 graph, ready to load.
 #[derive(Clone, Debug)]
 pub struct DerivedGraph {
@@ -123,10 +160,10 @@ pub struct DerivedGraph {
     pub temporary: bool,
 }
 
-/// The file the int8 graph of `source` is kept in under `root`: named by the fp32 graph's content
+/// The name the int8 graph of a source is kept under: named by the fp32 graph's content
 /// and the derivation, so that any copy of the graph finds it and a new derivation makes a new file.
-pub fn q8_file(root: &Path, source_sha256: &str) -> PathBuf {
-    root.join(format!("{source_sha256}.{}.onnx", onnx::q8::DERIVATION))
+pub fn q8_name(source_sha256: &str) -> String {
+    format!("{source_sha256}.{}.onnx", onnx::q8::DERIVATION)
 }
 
 /// The int8 graph of the fp32 graph `source`: the kept file when an earlier load derived it,
@@ -134,34 +171,41 @@ pub fn q8_file(root: &Path, source_sha256: &str) -> PathBuf {
 /// writable, to a temporary file).
 pub fn q8_graph(source: &Path, root: Option<&Path>) -> Result<DerivedGraph> {
     let source_sha256 = content_sha256(source, root)?;
-    if let Some(root) = root {
-        let path = q8_file(root, &source_sha256);
-        if path.is_file() {
-            return Ok(DerivedGraph { path, source_sha256, derived_now: false, temporary: false });
-        }
+    let name = q8_name(&source_sha256);
+    if let Some(path) = find_kept(root, &name) {
+        return Ok(DerivedGraph { path, source_sha256, derived_now: false, temporary: false });
     }
     let mut model = onnx::read(source)?;
     onnx::q8::derive(&mut model).map_err(|reason| Error::invalid(source, format!("cannot derive its int8 graph: {reason}")))?;
-    if let Some(root) = root {
-        let path = q8_file(root, &source_sha256);
-        if onnx::write_atomic(&model, &path).is_ok() {
-            return Ok(DerivedGraph { path, source_sha256, derived_now: true, temporary: false });
-        }
-    }
-    let dir = std::env::temp_dir();
-    let path = dir.join(format!("rag-native-{}-{source_sha256}.{}.onnx", std::process::id(), onnx::q8::DERIVATION));
-    onnx::write_atomic(&model, &path).map_err(|e| {
-        Error::Runtime(format!(
-            "cannot write the int8 graph derived from {} (no writable cache folder: set RAG_NATIVE_CACHE): {e}",
-            source.display()
-        ))
-    })?;
-    Ok(DerivedGraph { path, source_sha256, derived_now: true, temporary: true })
+    let (path, temporary) = keep(&model, root, &name, &format!("the int8 graph derived from {}", source.display()))?;
+    Ok(DerivedGraph { path, source_sha256, derived_now: true, temporary })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_root_that_cannot_be_written_falls_back_to_the_local_cache_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocked = dir.path().join("a-file");
+        std::fs::write(&blocked, b"").unwrap();
+        let model = onnx::proto::ModelProto { graph: Some(Default::default()), ..Default::default() };
+        let name = format!("test-{}.onnx", std::process::id());
+        let hub_entry = blocked.join("models--o--n").join("derived");
+        let (path, temporary) = keep(&model, Some(&hub_entry), &name, "a test graph").unwrap();
+        let local = local_cache_root();
+        assert!(!temporary || local.is_none(), "kept in {}", path.display());
+        if let Some(local) = local {
+            assert_eq!(path, local.join(&name));
+            assert_eq!(find_kept(Some(&hub_entry), &name), Some(path.clone()));
+        }
+        let _ = std::fs::remove_file(&path);
+        // a folder chosen explicitly is the only place looked in, then a temporary file
+        let (path, temporary) = keep(&model, Some(&blocked.join("derived")), &name, "a test graph").unwrap();
+        assert!(temporary && path.starts_with(std::env::temp_dir()), "{}", path.display());
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn hub_snapshots_keep_derived_files_beside_the_repository_entry() {
@@ -189,6 +233,14 @@ mod tests {
         changed.push(1);
         std::fs::write(&file, &changed).unwrap();
         assert_eq!(content_sha256(&file, Some(&memo)).unwrap(), hex(&Sha256::digest(&changed)));
+        // a file rewritten in place with its old size and modification time is hashed again
+        let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+        let mut same_size = changed.clone();
+        same_size[0] ^= 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&file, &same_size).unwrap();
+        std::fs::File::options().write(true).open(&file).unwrap().set_modified(modified).unwrap();
+        assert_eq!(content_sha256(&file, Some(&memo)).unwrap(), hex(&Sha256::digest(&same_size)));
         // a small file is hashed each time, with no memo
         let small = dir.path().join("config.json");
         std::fs::write(&small, b"abc").unwrap();

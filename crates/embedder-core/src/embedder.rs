@@ -629,7 +629,14 @@ fn load_graph(
     match files.graph_use {
         GraphUse::AsIs => {
             let model = OnnxModel::load(env, &files.onnx, options)?;
-            let identity = format!("file:{}", crate::derived::content_sha256(&files.onnx, cache_root)?);
+            let mut identity = format!("file:{}", crate::derived::content_sha256(&files.onnx, cache_root)?);
+            // weights kept beside the graph as external data (`model.onnx_data`, as exporters name it)
+            for data in [".onnx_data", ".onnx.data"] {
+                let path = files.onnx.with_extension(&data[1..]);
+                if path.is_file() {
+                    identity.push_str(&format!("+{}", crate::derived::content_sha256(&path, cache_root)?));
+                }
+            }
             Ok((model, GraphInfo { kind: "file", path: files.onnx.clone(), source: None, derived_now: false, identity }))
         }
         GraphUse::Build { q8 } => {
@@ -642,8 +649,17 @@ fn load_graph(
                 loaded = OnnxModel::load(env, &built.path, options).map(Some);
             }
             if q8 {
-                let built_files = ModelFiles { onnx: built.path.clone(), graph_use: GraphUse::DeriveQ8, ..files.clone() };
-                let result = load_graph(env, &built_files, cache_root, options);
+                let derive = |built: &crate::checkpoint::BuiltGraph| {
+                    let built_files = ModelFiles { onnx: built.path.clone(), graph_use: GraphUse::DeriveQ8, ..files.clone() };
+                    load_graph(env, &built_files, cache_root, options)
+                };
+                let mut result = derive(&built);
+                if result.is_err() && !built.built_now {
+                    // a kept built graph that cannot be read to derive from is built again
+                    let _ = std::fs::remove_file(&built.path);
+                    built = crate::checkpoint::built_graph(&files.dir, cache_root)?;
+                    result = derive(&built);
+                }
                 if built.temporary {
                     let _ = std::fs::remove_file(&built.path);
                 }
@@ -690,18 +706,6 @@ fn load_graph(
     }
 }
 
-/// Files of a model folder that never count in its fingerprint: graphs (the loaded one counts by
-/// its identity), weights a graph replaces, and hidden files.
-fn counts_in_fingerprint(relative: &Path) -> bool {
-    let name = relative.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = relative.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    let at_root = relative.components().count() == 1;
-    let graph_or_checkpoint = matches!(ext.as_str(), "onnx" | "onnx_data" | "ort")
-        || (at_root && matches!(ext.as_str(), "safetensors" | "bin" | "h5" | "msgpack" | "ot" | "pt" | "pth" | "ckpt" | "gguf"));
-    let hidden = relative.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
-    !graph_or_checkpoint && !hidden && !name.is_empty() && !relative.starts_with("onnx") && !relative.starts_with("openvino")
-}
-
 fn model_fingerprint(
     files: &ModelFiles,
     graph_identity: &str,
@@ -709,27 +713,13 @@ fn model_fingerprint(
     dtype: Dtype,
     cache_root: Option<&Path>,
 ) -> Result<String> {
-    // Every other file of the folder by relative path and content (module weights, configs,
-    // vocabularies), so that two copies of a model share their entries and an edited file does not.
+    // The files the loader reads by relative path and content (configs, tokenizer, module weights),
+    // so that copies of a model share their entries wherever they are and whatever else their
+    // folder holds, and an edited file does not.
     let mut entries = Vec::new();
-    let mut stack = vec![files.dir.clone()];
-    while let Some(dir) = stack.pop() {
-        let listing = std::fs::read_dir(&dir).map_err(|e| Error::invalid(&dir, e))?;
-        for entry in listing.flatten() {
-            let path = entry.path();
-            let relative = path.strip_prefix(&files.dir).unwrap_or(&path).to_path_buf();
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
-            // a folder linked into itself would never end
-            if !counts_in_fingerprint(&relative) || relative.components().count() > 8 {
-                continue;
-            }
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.is_file() {
-                let hash = crate::derived::content_sha256(&path, cache_root)?;
-                entries.push(format!("{}:{hash}", relative.to_string_lossy().replace('\\', "/")));
-            }
-        }
+    for relative in crate::files::vector_files(&files.dir)? {
+        let hash = crate::derived::content_sha256(&files.dir.join(&relative), cache_root)?;
+        entries.push(format!("{relative}:{hash}"));
     }
     entries.sort();
     let settings = format!(

@@ -227,6 +227,44 @@ pub fn read_modules(dir: &Path) -> Result<Option<Vec<ModuleEntry>>> {
     Ok(Some(modules))
 }
 
+/// The configuration files an embedder reads when they are present (after `tokenizer.json`).
+pub const CONFIG_FILES: [&str; 5] =
+    ["config.json", "tokenizer_config.json", "sentence_bert_config.json", "config_sentence_transformers.json", "modules.json"];
+
+/// The files of the modules `modules.json` in `dir` lists, each with whether loading needs it: a
+/// Pooling module's `config.json`, a Dense module's `config.json` and `model.safetensors`; other
+/// modules' `config.json` when present. The Transformer reads the root files.
+pub fn module_files(dir: &Path) -> Result<Vec<(String, bool)>> {
+    let mut files = Vec::new();
+    for entry in read_modules(dir)?.unwrap_or_default() {
+        let folder = &entry.folder;
+        if folder.is_empty() || entry.class == "Transformer" {
+            continue;
+        }
+        match entry.class.as_str() {
+            "Pooling" => files.push((format!("{folder}/config.json"), true)),
+            "Dense" => {
+                files.push((format!("{folder}/config.json"), true));
+                files.push((format!("{folder}/model.safetensors"), true));
+            }
+            _ => files.push((format!("{folder}/config.json"), false)),
+        }
+    }
+    Ok(files)
+}
+
+/// The files of `dir` besides the graph whose content determines its vectors, relative: the
+/// tokenizer, the configuration files and the modules' files that exist. Nothing else counts (a
+/// README, training leftovers), so copies of a model with other extra files share cache entries.
+pub fn vector_files(dir: &Path) -> Result<Vec<String>> {
+    let mut files: Vec<String> = std::iter::once("tokenizer.json").chain(CONFIG_FILES).map(String::from).collect();
+    files.extend(module_files(dir)?.into_iter().map(|(file, _)| file));
+    files.retain(|f| dir.join(f).is_file());
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
 /// Why a folder without a graph or `model.safetensors` cannot run, when it holds weights that are
 /// refused: `pytorch_model.bin` is a pickle (unpickling runs code) and is never loaded.
 pub fn refusal(dir: &Path) -> Option<Error> {

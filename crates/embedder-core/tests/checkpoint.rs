@@ -52,6 +52,20 @@ fn q8_of_a_checkpoint_derives_from_the_built_graph() {
     let cache = tempfile::tempdir().unwrap();
     let embedder = load_with(&model_dir("medical-embedder-v1"), cache.path(), Dtype::Q8).unwrap();
     assert_eq!(embedder.info().graph.kind, "derived-q8");
+    // a kept built graph cut short is built again, for q8 as for fp32
+    for entry in std::fs::read_dir(cache.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "onnx") {
+            if path.to_string_lossy().contains(embedder_core::onnx::q8::DERIVATION) {
+                std::fs::remove_file(&path).unwrap();
+            } else {
+                std::fs::write(&path, b"cut short").unwrap();
+            }
+        }
+    }
+    let again = load_with(&model_dir("medical-embedder-v1"), cache.path(), Dtype::Q8).unwrap();
+    assert!(again.info().graph.derived_now);
+    assert_eq!(again.embed(&["a test"], "").unwrap(), embedder.embed(&["a test"], "").unwrap());
     let reference = fixture("reference-medical-embedder-v1.json");
     let texts = strings(&reference["texts"]);
     let got = embedder.embed(&texts, "").unwrap();

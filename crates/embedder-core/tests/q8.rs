@@ -142,6 +142,10 @@ fn fingerprints_follow_content_not_paths() {
         .model_fingerprint
         .clone()
     };
+    // other files beside the model (a README, training leftovers) do not change what it computes
+    std::fs::write(a.join("README.md"), "# notes").unwrap();
+    std::fs::create_dir_all(a.join("checkpoint-500")).unwrap();
+    std::fs::write(a.join("checkpoint-500/optimizer.pt"), b"state").unwrap();
     assert_eq!(fingerprint(&a, Dtype::Fp32), fingerprint(&b, Dtype::Fp32), "two copies of one model share entries");
     assert_eq!(fingerprint(&a, Dtype::Q8), fingerprint(&b, Dtype::Q8));
     assert_ne!(fingerprint(&a, Dtype::Fp32), fingerprint(&a, Dtype::Q8));

@@ -20,13 +20,11 @@ use sha2::{Digest, Sha256};
 use super::cache::{is_safe_name, RepoCache};
 use super::settings::Settings;
 use super::url::{encode, join_url, origin};
-use super::wanted::{module_files, Wanted};
+use super::wanted::Wanted;
 use super::DownloadProgress;
 use crate::error::{Error, Result};
-
-/// Configuration files read when present, fetched in this order (a 404 is fine).
-const CONFIG_FILES: [&str; 5] =
-    ["config.json", "tokenizer_config.json", "sentence_bert_config.json", "config_sentence_transformers.json", "modules.json"];
+use crate::files::module_files;
+use crate::files::CONFIG_FILES;
 
 /// A download must bring at least this many bytes in every download-timeout window: a server
 /// trickling a byte a second never trips a per-read timeout, yet never finishes either.

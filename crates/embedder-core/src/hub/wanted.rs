@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::error::Result;
-use crate::files::{read_modules, Dtype};
+use crate::files::{module_files, Dtype};
 
 /// The files an embedder needs, by what it will load.
 pub(super) struct Wanted<'a> {
@@ -46,28 +46,6 @@ impl Wanted<'_> {
         }
         Ok(missing)
     }
-}
-
-/// The files of the modules `modules.json` in `dir` lists, each with whether loading needs it: a
-/// Pooling module's `config.json`, a Dense module's `config.json` and `model.safetensors`; other
-/// modules' `config.json` when present. The Transformer reads the root files.
-pub(super) fn module_files(dir: &Path) -> Result<Vec<(String, bool)>> {
-    let mut files = Vec::new();
-    for entry in read_modules(dir)?.unwrap_or_default() {
-        let folder = &entry.folder;
-        if folder.is_empty() || entry.class == "Transformer" {
-            continue;
-        }
-        match entry.class.as_str() {
-            "Pooling" => files.push((format!("{folder}/config.json"), true)),
-            "Dense" => {
-                files.push((format!("{folder}/config.json"), true));
-                files.push((format!("{folder}/model.safetensors"), true));
-            }
-            _ => files.push((format!("{folder}/config.json"), false)),
-        }
-    }
-    Ok(files)
 }
 
 #[cfg(test)]
