@@ -117,6 +117,12 @@ test('maxLength beyond the model position limit is ERR_INVALID_OPTION', async ()
   await assert.rejects(Embedder.create({ model: MINILM, maxLength: 4096 }), { code: 'ERR_INVALID_OPTION', message: /maxLength/ })
 })
 
+test('maxLength states the range it enforces: 1 and 1.5 both say from 2, at construction', () => {
+  for (const maxLength of [1, 1.5, 0]) {
+    assert.throws(() => new Embedder({ model: MINILM, maxLength }), { code: 'ERR_INVALID_OPTION', message: /`maxLength`.*from 2 to 4294967295/ }, String(maxLength))
+  }
+})
+
 test('bad embed options are ERR_INVALID_OPTION', async () => {
   const embedder = new Embedder({ model: MINILM })
   await assert.rejects(embedder.embedBatch(['x'], { output: 'float64' }), { code: 'ERR_INVALID_OPTION' })

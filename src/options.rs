@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use embedder_core::config::check_max_seq_length;
 use embedder_core::hub::{HubOptions, DEFAULT_MODEL};
 use embedder_core::{Dtype, EmbedderOptions, Error, PoolingMode, DEFAULT_MAX_BATCH_TOKENS};
 use napi_derive::napi;
@@ -43,7 +44,7 @@ impl TryFrom<NativeEmbedderOptions> for EmbedderOptions {
             .with_dtype(dtype)
             .with_model_file(o.model_file)
             .with_hub(HubOptions::default().with_revision(o.revision).with_cache_dir(o.cache_dir.map(PathBuf::from)))
-            .with_max_length(count("maxLength", o.max_length)?)
+            .with_max_length(max_length(o.max_length)?)
             .with_pooling(pooling)
             .with_normalize(o.normalize)
             .with_batch_size(count("batchSize", o.batch_size)?.unwrap_or(32))
@@ -96,6 +97,12 @@ pub fn integer(option: &'static str, value: Option<f64>, min: f64, max: f64) -> 
 /// A count (texts, tokens, threads, dimensions): an integer from 1 to 2^32 - 1; `None` when absent.
 pub fn count(option: &'static str, value: Option<f64>) -> Result<Option<usize>, Error> {
     integer(option, value, 1.0, u32::MAX as f64)
+}
+
+/// `maxLength`: the core's truncation rule ([`check_max_seq_length`]) without the model's position
+/// limit, which it checks again once the model's config is read.
+fn max_length(value: Option<f64>) -> Result<Option<usize>, Error> {
+    value.map(|v| check_max_seq_length(v, None).map_err(|reason| Error::InvalidOption { option: "maxLength", reason })).transpose()
 }
 
 /// The shared Redis tier of a cache (`redis` of the CachedEmbedder options; a URL string arrives
@@ -156,6 +163,18 @@ mod tests {
             assert!(err.contains("`n`") && err.contains("from 1 to 4294967295"), "{bad}: {err}");
         }
         assert_eq!(integer("maxBytes", Some(8e9), 1.0, MAX_SAFE_INTEGER).unwrap(), Some(8_000_000_000));
+    }
+
+    #[test]
+    fn max_length_states_and_enforces_the_core_range() {
+        assert_eq!(max_length(Some(2.0)).unwrap(), Some(2));
+        assert_eq!(max_length(None).unwrap(), None);
+        for bad in [1.0, 1.5, 0.0, f64::NAN, 4_294_967_296.0] {
+            let err = max_length(Some(bad)).unwrap_err();
+            assert_eq!(err.code(), "ERR_INVALID_OPTION");
+            let err = err.to_string();
+            assert!(err.contains("`maxLength`") && err.contains("from 2 to 4294967295"), "{bad}: {err}");
+        }
     }
 
     #[test]
