@@ -117,6 +117,13 @@ function cacheWarnings() {
 
 const tick = () => new Promise((resolve) => setImmediate(resolve))
 
+test("an empty persist.path (SQLite's private temporary database) is ERR_INVALID_OPTION naming persist.path", () => {
+  const model = new Embedder({ model: modelPath('tiny-bert-cls') })
+  for (const target of ['', ':memory:']) {
+    assert.throws(() => new CachedEmbedder(model, { persist: { path: target } }), { code: 'ERR_INVALID_OPTION', message: /persist\.path/ }, JSON.stringify(target))
+  }
+})
+
 test('a folder, or a file that is not a cache file of ours, is ERR_INVALID_OPTION and left untouched', async (t) => {
   const dir = path.dirname(tmpFile(t))
   const model = new Embedder({ model: modelPath('tiny-bert-cls') })

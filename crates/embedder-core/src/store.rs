@@ -165,6 +165,17 @@ impl VectorStore {
     /// Checks `path` without waiting on any lock: a folder, or an existing file that is not ours, is
     /// [`Error::InvalidOption`] and is left untouched. The file is opened on first use.
     pub fn open(path: &Path) -> Result<Self> {
+        // SQLite opens "" as a private temporary database and ":memory:" as an in-memory one:
+        // nothing would persist
+        if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+            return Err(Error::InvalidOption {
+                option: "persist.path",
+                reason: format!(
+                    "must name a file, got '{}' (SQLite's name for a private database that nothing persists to); give the path of a cache file of this package, or of a file to create",
+                    path.display()
+                ),
+            });
+        }
         let refuse = |reason: String| Error::InvalidOption {
             option: "persist.path",
             reason: format!("{} {reason}; give the path of a cache file of this package, or of a file to create", path.display()),
@@ -424,6 +435,15 @@ mod tests {
             Err(e @ Error::InvalidOption { .. }) => assert_eq!(e.code(), "ERR_INVALID_OPTION"),
             Err(e) => panic!("{}: {e}", path.display()),
             Ok(_) => panic!("{} was accepted", path.display()),
+        }
+    }
+
+    #[test]
+    fn sqlite_names_for_a_private_database_are_refused() {
+        for name in ["", ":memory:"] {
+            assert_refused(Path::new(name));
+            let err = VectorStore::open(Path::new(name)).err().unwrap().to_string();
+            assert!(err.contains("persist.path"), "{err}");
         }
     }
 
