@@ -17,12 +17,30 @@ function firstLine(err) {
   return String(err?.message ?? err).split('\n')[0]
 }
 
+/**
+ * `addon` when it was built for this package's version (build.rs reads package.json), else
+ * ERR_RUNTIME: a root package and a platform package from different builds would otherwise fail
+ * later on whichever function one of them lacks. An addon named by NAPI_RS_NATIVE_LIBRARY_PATH is
+ * checked too: a contributor's stale build fails here rather than somewhere less clear.
+ */
+function matching(addon, where) {
+  const built = typeof addon.packageVersion === 'function' ? addon.packageVersion() : undefined
+  if (built === pkg.version) return addon
+  const what = built === undefined ? 'a build older than the version check' : `version ${built}`
+  throw new EmbedderError(
+    'ERR_RUNTIME',
+    `${pkg.name} ${pkg.version} cannot use the native addon ${where}, built for ${what}: the two come from different builds. ` +
+      `Reinstall so that both packages match (\`npm install ${pkg.name}@${pkg.version}\` installs the matching platform package)`,
+  )
+}
+
 /** @returns {typeof import('./native')} */
 function loadNative(platform = PLATFORM) {
   const override = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
   if (override) {
+    let addon
     try {
-      return require(path.resolve(override))
+      addon = require(path.resolve(override))
     } catch (err) {
       throw new EmbedderError(
         'ERR_RUNTIME',
@@ -30,22 +48,27 @@ function loadNative(platform = PLATFORM) {
         { cause: err },
       )
     }
+    return matching(addon, `named by NAPI_RS_NATIVE_LIBRARY_PATH (${override})`)
   }
   const tried = []
   const local = path.join(__dirname, `${pkg.napi.binaryName}.${platform}.node`)
   if (fs.existsSync(local)) {
+    let addon
     try {
-      return require(local)
+      addon = require(local)
     } catch (err) {
       tried.push(`${local}: ${firstLine(err)}`)
     }
+    if (addon) return matching(addon, local)
   }
   const packageName = `${PACKAGE_PREFIX}${platform}`
+  let addon
   try {
-    return require(packageName)
+    addon = require(packageName)
   } catch (err) {
     tried.push(`${packageName}: ${firstLine(err)}`)
   }
+  if (addon) return matching(addon, `of ${packageName}`)
   const supported = Object.keys(PLATFORMS)
   const build =
     'To build from source: install Rust (https://rustup.rs), clone the repository, run `npm install` there, ' +

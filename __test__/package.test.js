@@ -57,11 +57,11 @@ test('libc comes from the ELF interpreter of the node binary, not process.report
   assert.doesNotMatch(source, /process\.report\.getReport/)
 })
 
-/** Requires the package in a child whose `process.arch` (or environment) is changed first. */
-function loadAs({ arch, env = {} }) {
+/** Requires the package (at `from`) in a child whose `process.arch` (or environment) is changed first. */
+function loadAs({ arch, env = {}, from = root }) {
   const preload = arch ? `Object.defineProperty(process, 'arch', { value: ${JSON.stringify(arch)} });` : ''
   const script = `${preload}
-    try { require(${JSON.stringify(root)}); console.log('loaded') }
+    try { require(${JSON.stringify(from)}); console.log('loaded') }
     catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, isError: e instanceof Error })) }`
   const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 })
   const line = result.stdout.trim()
@@ -86,6 +86,34 @@ test('NAPI_RS_NATIVE_LIBRARY_PATH comes first, and a bad one is an error rather 
   const err = loadAs({ env: { NAPI_RS_NATIVE_LIBRARY_PATH: path.join(os.tmpdir(), 'missing.node') } })
   assert.equal(err.code, 'ERR_RUNTIME')
   assert.match(err.message, /NAPI_RS_NATIVE_LIBRARY_PATH \(.*missing\.node\)/)
+})
+
+test('an addon built for another package version is ERR_RUNTIME naming both versions, not a missing function', (t) => {
+  const addon = path.join(root, `${pkg.napi.binaryName}.${require('../binding.js').platform}.node`)
+  const native = require(addon)
+  assert.equal(native.packageVersion(), pkg.version, 'the addon reports the version build.rs read from package.json')
+  // the root package of another release, beside this build's addon
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'embedder-version-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const other = '9.8.7-other'
+  for (const file of ['index.js', 'binding.js']) fs.copyFileSync(path.join(root, file), path.join(dir, file))
+  fs.cpSync(path.join(root, 'lib'), path.join(dir, 'lib'), { recursive: true })
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ ...pkg, version: other }))
+  const copy = path.join(dir, 'copy.node')
+  fs.copyFileSync(addon, copy)
+  const expectMismatch = (err) => {
+    assert.equal(err.code, 'ERR_RUNTIME', err.message)
+    assert.ok(err.isError)
+    assert.ok(err.message.includes(other) && err.message.includes(pkg.version), err.message)
+    assert.match(err.message, /reinstall so that both packages match/i)
+  }
+  expectMismatch(loadAs({ from: dir, env: { NAPI_RS_NATIVE_LIBRARY_PATH: copy } }))
+  // a local build in the package folder is checked too
+  fs.copyFileSync(addon, path.join(dir, path.basename(addon)))
+  expectMismatch(loadAs({ from: dir, env: { NAPI_RS_NATIVE_LIBRARY_PATH: '' } }))
+  // the same addon beside its own version loads
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify(pkg))
+  assert.equal(loadAs({ from: dir, env: { NAPI_RS_NATIVE_LIBRARY_PATH: copy } }), 'loaded')
 })
 
 test('every CommonJS export is importable by name from ESM, and the default export is the module', async () => {

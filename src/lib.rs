@@ -20,6 +20,13 @@ pub fn default_threads() -> u32 {
     embedder_core::default_threads() as u32
 }
 
+/// The version of the npm package this addon was built for (package.json's, read by build.rs):
+/// the loader refuses an addon from another build.
+#[napi_derive::napi]
+pub fn package_version() -> &'static str {
+    env!("RAG_NATIVE_PACKAGE_VERSION")
+}
+
 /// The kinds of text (`'plain'`, `'query'`, `'document'`) in the order that numbers them for a
 /// cache's hit function.
 #[napi_derive::napi]
