@@ -12,6 +12,7 @@ export interface EmbedderOptions {
    * in a cache folder (`RAG_NATIVE_CACHE`, else `~/.cache/rag-native`; beside the hub cache entry for a
    * hub model), whose per-row scales give a text the same vector in any batch. A folder with no fp32
    * graph runs its `model_quantized.onnx`; `modelFile: 'onnx/model_quantized.onnx'` picks that file.
+   * A static model has no graph to quantize: `'q8'` fails with `ERR_INVALID_OPTION`.
    */
   dtype?: 'fp32' | 'q8'
   /** An ONNX file inside the model folder, loaded as it is, instead of the one `dtype` picks. */
@@ -65,14 +66,19 @@ export interface EmbedFloat32Options extends EmbedOptions {
 /** What was loaded. */
 export interface ModelInfo {
   readonly modelPath: string
-  /** The graph file ONNX Runtime runs (for `dtype: 'q8'`, usually the int8 graph derived from the model's fp32 graph). */
+  /**
+   * The graph file ONNX Runtime runs (for `dtype: 'q8'`, usually the int8 graph derived from the model's fp32 graph);
+   * for a static model, its token-vector file (`model.safetensors`).
+   */
   readonly onnxPath: string
   /**
    * Which graph runs: `'file'`, a graph file of the model folder as it is; `'derived-q8'`, the int8
    * graph derived from the fp32 graph `source` (per-row activation scales), kept in a cache folder
-   * and reused by later loads (`derivedNow` is true only for the load that derived it).
+   * and reused by later loads (`derivedNow` is true only for the load that derived it); `'static'`,
+   * none: a static model (sentence-transformers `StaticEmbedding` or model2vec), whose token vectors
+   * are averaged without ONNX Runtime (`inputNames` is empty). See docs/static-models.md.
    */
-  readonly graph: { readonly kind: 'file' | 'derived-q8'; readonly source?: string; readonly derivedNow: boolean }
+  readonly graph: { readonly kind: 'file' | 'derived-q8' | 'built' | 'static'; readonly source?: string; readonly derivedNow: boolean }
   readonly tokenizerPath: string
   readonly dtype: 'fp32' | 'q8'
   /** Pooling mode(s), e.g. `'mean'`; several modes are joined by `+`. */

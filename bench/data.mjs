@@ -10,6 +10,8 @@ export const SHARED = path.resolve(process.env.RAG_NATIVE_SHARED ?? path.join(RE
 export const MODEL = path.resolve(process.env.BENCH_MODEL ?? path.join(SHARED, 'models', 'all-MiniLM-L6-v2'))
 /** A checkpoint of MiniLM's architecture with no ONNX file (a fine-tune saved by sentence-transformers): the native-built system. */
 export const CHECKPOINT_MODEL = path.resolve(process.env.BENCH_CHECKPOINT_MODEL ?? path.join(SHARED, 'models', 'medical-embedder-v1'))
+/** A static embedding model (model2vec, distilled from MiniLM): the static systems. */
+export const STATIC_MODEL = path.resolve(process.env.BENCH_STATIC_MODEL ?? path.join(SHARED, 'models', 'static-minilm-256'))
 export const DATASET = path.join(SHARED, 'data', 'msmarco-5k')
 
 function readJsonl(file) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --docs N] [--systems native,native-built,native-q8,native-q8-shipped,transformers,ort] [--threads N] [--json FILE]
+// npm run bench [-- --docs N] [--systems native,native-built,native-q8,native-q8-shipped,static,static-m2v,transformers,ort] [--threads N] [--json FILE]
 //
 // Embeds the msmarco-5k passages with each system, each in its own child process (bench/worker.mjs),
 // and prints throughput, single-query latency, nDCG@10, peak RSS and cold start, with ratios to
@@ -10,10 +10,13 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { CHECKPOINT_MODEL, DATASET, MODEL, REPO_ROOT, loadCorpus, loadQrels, loadQueries, maxSeqLength } from './data.mjs'
+import { CHECKPOINT_MODEL, DATASET, MODEL, REPO_ROOT, STATIC_MODEL, loadCorpus, loadQrels, loadQueries, maxSeqLength } from './data.mjs'
 
-const ALL_SYSTEMS = ['native', 'native-built', 'native-q8', 'native-q8-shipped', 'transformers', 'ort']
-const DEFAULT_SYSTEMS = ['native', 'native-built', 'native-q8', 'native-q8-shipped', 'transformers']
+const ALL_SYSTEMS = ['native', 'native-built', 'native-q8', 'native-q8-shipped', 'static', 'static-m2v', 'transformers', 'ort']
+const DEFAULT_SYSTEMS = ['native', 'native-built', 'native-q8', 'native-q8-shipped', 'static', 'static-m2v', 'transformers']
+/** Static models also embed the corpus in calls of this many texts (after the timed calls of 32). */
+const STATIC_SYSTEMS = ['static', 'static-m2v']
+const LARGE_CALL_SIZE = 1000
 const BATCH_SIZE = 32
 const BASELINE = 'transformers'
 const WARMUP_BATCHES = 2 // calls of 32 passages before the timed corpus pass
@@ -29,7 +32,8 @@ const USAGE = `usage: npm run bench -- [--docs N] [--systems ${ALL_SYSTEMS.join(
   --json FILE     also write every figure to FILE
 
 env: RAG_NATIVE_SHARED (default <repo>/../shared), BENCH_MODEL (default <shared>/models/all-MiniLM-L6-v2),
-     BENCH_CHECKPOINT_MODEL (native-built; default <shared>/models/medical-embedder-v1)`
+     BENCH_CHECKPOINT_MODEL (native-built; default <shared>/models/medical-embedder-v1),
+     BENCH_STATIC_MODEL (static, and its model2vec/ folder for static-m2v; default <shared>/models/static-minilm-256)`
 
 function fail(message) {
   console.error(`bench: ${message}\n\n${USAGE}`)
@@ -234,6 +238,9 @@ async function main() {
   const cfg = {
     model: MODEL,
     checkpointModel: CHECKPOINT_MODEL,
+    staticModel: STATIC_MODEL,
+    largeCallSystems: STATIC_SYSTEMS,
+    largeCallSize: LARGE_CALL_SIZE,
     dataset: DATASET,
     docs: corpus.length,
     threads: opts.threads,
@@ -281,6 +288,23 @@ async function main() {
     table(results, baseline),
     '',
   ]
+  const minilm = results.find((r) => r.system === 'native' && !r.error)
+  const statics = results.filter((r) => STATIC_SYSTEMS.includes(r.system) && !r.error)
+  if (statics.length > 0) {
+    out.push(
+      `Static models (${path.basename(STATIC_MODEL)}: static = sentence-transformers form, F32 weights; static-m2v = model2vec's form, F16 weights; no ONNX Runtime):`,
+      '',
+    )
+    for (const r of statics) {
+      const vsMinilm = minilm ? `, ${(r.docsPerSec / minilm.docsPerSec).toFixed(0)}× native (MiniLM fp32) in calls of ${BATCH_SIZE}` : ''
+      out.push(
+        `- ${r.system}: ${fmt(r.docsPerSec, 0)} docs/s in calls of ${BATCH_SIZE}, ${fmt(r.docsPerSecLarge, 0)} docs/s in calls of ` +
+          `${LARGE_CALL_SIZE.toLocaleString('en-US')}${vsMinilm}; loading the model added ${fmt(r.rssLoadedMb, 1)} MB of RSS to the process` +
+          (minilm ? ` (MiniLM fp32: ${fmt(minilm.rssLoadedMb, 1)} MB)` : ''),
+      )
+    }
+    out.push('')
+  }
   if (baseline) {
     out.push(
       'Ratios are system ÷ transformers.js in this run (docs/s: higher is faster; latency, RSS, cold start: lower is better).',

@@ -40,6 +40,8 @@ function describeGraph(info) {
       return `built from the checkpoint ${source} (${when})`
     case 'derived-q8':
       return `int8 graph derived from ${source} (${when})`
+    case 'static':
+      return `none: a static model (token vectors averaged, no ONNX Runtime), weights ${info.onnxPath}`
     default:
       return kind
   }
