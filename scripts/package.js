@@ -29,7 +29,33 @@ function checkPlatformPackage(platform, dir) {
   }
 }
 
+/**
+ * The root package as published, in a folder of its own: the files package.json lists, README.md,
+ * and a package.json without the scripts and dev dependencies, which are for working on the
+ * package (`prepare` builds the addon with cargo; npm lists it as an install-time script).
+ */
+function stageRoot() {
+  const stage = path.join(dist, '.stage', 'root')
+  fs.rmSync(stage, { recursive: true, force: true })
+  fs.mkdirSync(stage, { recursive: true })
+  const { scripts, devDependencies, ...published } = pkg
+  void scripts
+  void devDependencies
+  fs.writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(published, null, 2)}\n`)
+  for (const entry of ['README.md', ...pkg.files]) fs.cpSync(path.join(root, entry), path.join(stage, entry), { recursive: true })
+  return stage
+}
+
+/** What packing needs from `npm install`: the napi CLI and onnxruntime-node's libraries. */
+function checkInstalled() {
+  const missing = [path.join('node_modules', '.bin', 'napi'), path.join('node_modules', 'onnxruntime-node', 'package.json')].filter(
+    (f) => !fs.existsSync(path.join(root, f)),
+  )
+  if (missing.length > 0) throw new Error(`${missing.join(' and ')} missing: run \`npm install\` in ${root} first`)
+}
+
 function main() {
+  checkInstalled()
   const at = process.argv.indexOf('--prebuilt')
   const prebuilt = at > 0
   const platform = prebuilt ? process.argv[at + 1] : platformName()
@@ -56,7 +82,7 @@ function main() {
 
   fs.mkdirSync(dist, { recursive: true })
   const tarballs = []
-  for (const cwd of [root, dir]) {
+  for (const cwd of [stageRoot(), dir]) {
     const [packed] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dist], cwd))
     tarballs.push(path.join(dist, packed.filename))
     console.log(`${packed.filename}: ${(packed.size / 1e6).toFixed(1)} MB packed, ${(packed.unpackedSize / 1e6).toFixed(1)} MB unpacked, ${packed.entryCount} files`)
@@ -64,4 +90,9 @@ function main() {
   fs.writeFileSync(path.join(dist, 'tarballs.json'), `${JSON.stringify({ platform, tarballs: tarballs.map((t) => path.basename(t)) }, null, 2)}\n`)
 }
 
-main()
+try {
+  main()
+} catch (err) {
+  console.error(`npm run package: ${err.message}`)
+  process.exit(1)
+}

@@ -77,7 +77,7 @@ test('installs offline from the tarballs with an empty cache, no toolchain and n
   // what npm would run at install: none of the installed packages has such a script
   for (const dir of [installed, path.join(project, 'node_modules', ...`${pkg.name}-${platform}`.split('/'))]) {
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'))
-    for (const script of ['preinstall', 'install', 'postinstall']) assert.equal(manifest.scripts?.[script], undefined, `${dir}: ${script}`)
+    for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) assert.equal(manifest.scripts?.[script], undefined, `${dir}: ${script}`)
     assert.ok(!fs.existsSync(path.join(dir, 'binding.gyp')))
   }
   assert.deepEqual(fs.readdirSync(path.join(project, 'node_modules')).sort(), ['.bin', '.package-lock.json', pkg.name.split('/')[0]])
