@@ -28,7 +28,7 @@ use super::{
 
 /// Names the derivation; part of the derived file's name and of the cache fingerprint of a model
 /// that uses it. Change it whenever the derived graph would change.
-pub const DERIVATION: &str = "q8-rowwise-v1";
+pub const DERIVATION: &str = "q8-rowwise-v2";
 
 const MS_DOMAIN: &str = "com.microsoft";
 const PREFIX: &str = "rag_native_q8/";
@@ -186,12 +186,11 @@ fn product_of<'a>(n: &NodeProto, constant: &impl Fn(&str) -> Option<&'a TensorPr
     Ok(Some(Product { weight, alpha, addend }))
 }
 
-/// An activation quantized per row: `[rows, K]` uint8, its `[rows, 1]` scales, and the shape of
-/// its leading dimensions (to restore the product's shape).
+/// An activation quantized per row: uint8 codes in the activation's shape, and its scales in
+/// that shape with a last dimension of 1 (broadcast over the product's columns).
 struct Quantized {
     codes: String,
     scales: String,
-    leading: String,
 }
 
 struct Builder {
@@ -215,40 +214,48 @@ impl Builder {
         self.nodes.push(node(op, "", inputs, &[output], attributes));
     }
 
-    /// A reduction over axis 1 keeping it: `axes` is an attribute before opset 18 and an input since.
+    /// A reduction over the last axis keeping it: `axes` is an attribute before opset 18 and an
+    /// input since.
     fn reduce(&mut self, op: &str, input: &str, output: &str) {
         if self.opset >= 18 {
-            let axes = Self::constant("1");
+            let axes = Self::constant("-1");
             self.push(op, &[input, &axes], output, vec![attr_int("keepdims", 1)]);
         } else {
-            self.push(op, &[input], output, vec![attr_ints("axes", &[1]), attr_int("keepdims", 1)]);
+            self.push(op, &[input], output, vec![attr_ints("axes", &[-1]), attr_int("keepdims", 1)]);
         }
     }
 
     fn quantize_rows(&mut self, x: &str, k: usize) -> Quantized {
-        let shape = self.name("shape_rows_k");
-        self.initializers.push(tensor_i64_from(&shape, &[2], &[-1, k as i64]));
-        let rows = self.name("rows");
-        self.push("Reshape", &[x, &shape], &rows, vec![]);
+        // the scales of the rows, in x's own shape with a last dimension of 1
         let (max, min, neg_min, abs_max, scales) =
             (self.name("max"), self.name("min"), self.name("neg_min"), self.name("abs_max"), self.name("scales"));
-        self.reduce("ReduceMax", &rows, &max);
-        self.reduce("ReduceMin", &rows, &min);
+        self.reduce("ReduceMax", x, &max);
+        self.reduce("ReduceMin", x, &min);
         self.push("Neg", &[&min], &neg_min, vec![]);
         // a row of zeros gets the smallest normal scale: its codes are all 128
         self.push("Max", &[&max, &neg_min, &Self::constant("tiny")], &abs_max, vec![]);
         self.push("Div", &[&abs_max, &Self::constant("127")], &scales, vec![]);
-        // QuantizeLinear per axis takes 1-D scales and zero points of the axis' length
-        let (flat, count, zero_points, codes) =
-            (self.name("scales_flat"), self.name("row_count"), self.name("zero_points"), self.name("codes"));
+        // QuantizeLinear per axis takes a [rows, K] input and 1-D scales and zero points
+        let shape = self.name("shape_rows_k");
+        self.initializers.push(tensor_i64_from(&shape, &[2], &[-1, k as i64]));
+        let (rows, flat, count, zero_points, row_codes, x_shape, codes) = (
+            self.name("rows"),
+            self.name("scales_flat"),
+            self.name("row_count"),
+            self.name("zero_points"),
+            self.name("row_codes"),
+            self.name("x_shape"),
+            self.name("codes"),
+        );
+        self.push("Reshape", &[x, &shape], &rows, vec![]);
         self.push("Reshape", &[&scales, &Self::constant("-1")], &flat, vec![]);
         self.push("Shape", &[&flat], &count, vec![]);
         self.push("Expand", &[&Self::constant("zero_point"), &count], &zero_points, vec![]);
-        self.push("QuantizeLinear", &[&rows, &flat, &zero_points], &codes, vec![attr_int("axis", 0)]);
-        let (x_shape, leading) = (self.name("x_shape"), self.name("leading"));
+        self.push("QuantizeLinear", &[&rows, &flat, &zero_points], &row_codes, vec![attr_int("axis", 0)]);
+        // back in x's shape, so every product reading x gets its output shape with no reshaping
         self.push("Shape", &[x], &x_shape, vec![]);
-        self.push("Slice", &[&x_shape, &Self::constant("0"), &Self::constant("-1")], &leading, vec![]);
-        Quantized { codes, scales, leading }
+        self.push("Reshape", &[&row_codes, &x_shape], &codes, vec![]);
+        Quantized { codes, scales }
     }
 
     fn integer_product(&mut self, q: &Quantized, product: &Product, output: &str) {
@@ -266,26 +273,17 @@ impl Builder {
         let codes: Vec<i8> = values.iter().enumerate().map(|(i, v)| (v / scales[i % n]).round().clamp(-127.0, 127.0) as i8).collect();
         let column_scales: Vec<f32> = scales.iter().map(|s| s * product.alpha).collect();
 
-        let (w, ws, out_shape_tail, shape, flat) =
-            (self.name("weight"), self.name("weight_scales"), self.name("n"), self.name("product_shape"), self.name("product"));
+        let (w, ws) = (self.name("weight"), self.name("weight_scales"));
         self.initializers.push(tensor_i8_from(&w, &[k as i64, n as i64], &codes));
         self.initializers.push(tensor_f32_from(&ws, &[n as i64], &column_scales));
-        self.initializers.push(tensor_i64_from(&out_shape_tail, &[1], &[n as i64]));
-        self.nodes.push(node(
-            "MatMulIntegerToFloat",
-            MS_DOMAIN,
-            &[&q.codes, &w, &q.scales, &ws, &Self::constant("zero_point")],
-            &[&flat],
-            vec![],
-        ));
-        self.push("Concat", &[&q.leading, &out_shape_tail], &shape, vec![attr_int("axis", 0)]);
+        let inputs = [q.codes.as_str(), &w, &q.scales, &ws, &Self::constant("zero_point")];
         match &product.addend {
-            None => self.push("Reshape", &[&flat, &shape], output, vec![]),
+            None => self.nodes.push(node("MatMulIntegerToFloat", MS_DOMAIN, &inputs, &[output], vec![])),
             Some((dims, values)) => {
-                let (reshaped, c) = (self.name("product_reshaped"), self.name("addend"));
+                let (product, c) = (self.name("product"), self.name("addend"));
                 self.initializers.push(tensor_f32_from(&c, dims, values));
-                self.push("Reshape", &[&flat, &shape], &reshaped, vec![]);
-                self.push("Add", &[&reshaped, &c], output, vec![]);
+                self.nodes.push(node("MatMulIntegerToFloat", MS_DOMAIN, &inputs, &[&product], vec![]));
+                self.push("Add", &[&product, &c], output, vec![]);
             }
         }
     }
