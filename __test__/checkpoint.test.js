@@ -49,6 +49,13 @@ test('from the hub, a repository without an ONNX file is fetched as its checkpoi
   const saved = process.env.HF_ENDPOINT
   process.env.HF_ENDPOINT = hub.url
   t.after(() => (saved === undefined ? delete process.env.HF_ENDPOINT : (process.env.HF_ENDPOINT = saved)))
+  // a cache folder of its own: the graph built by the test above would otherwise be reused from it
+  const ownCache = fs.mkdtempSync(path.join(os.tmpdir(), 'rag-native-built-hub-'))
+  process.env.RAG_NATIVE_CACHE = ownCache
+  t.after(() => {
+    process.env.RAG_NATIVE_CACHE = cacheDir
+    fs.rmSync(ownCache, { recursive: true, force: true })
+  })
   const embedder = await Embedder.create({ model: 'test/medical', cacheDir: hubCache })
   assert.equal(embedder.modelInfo.graph.kind, 'built')
   const fetched = hub.requests.map((r) => r.path.split('/resolve/')[1].replace(/^[^/]+\//, ''))
