@@ -122,23 +122,6 @@ fn write_weights(
     std::fs::write(dir.join("model.safetensors"), safetensors::serialize(views, None).unwrap()).unwrap();
 }
 
-/// f32 to IEEE half, rounding to nearest even (normal range only, as model weights are).
-fn to_f16(x: f32) -> u16 {
-    let bits = x.to_bits();
-    let sign = ((bits >> 16) & 0x8000) as u16;
-    let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
-    let mantissa = bits & 0x7f_ffff;
-    if exp <= 0 {
-        return sign; // below half's normal range: flush to zero (weights this small do not matter here)
-    }
-    let mut half = ((exp as u32) << 10) | (mantissa >> 13);
-    let rest = mantissa & 0x1fff;
-    if rest > 0x1000 || (rest == 0x1000 && half & 1 == 1) {
-        half += 1;
-    }
-    sign | half as u16
-}
-
 #[test]
 fn an_f16_checkpoint_loads_and_stays_close_to_the_f32_vectors() {
     let dir = checkpoint_copy(|d| {

@@ -5,44 +5,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{cosine, fixture, model_dir, runtime_library, strings, vectors};
+use common::{copy_model, cosine, fixture, runtime_library, strings, to_f16, vectors};
 use embedder_core::{Embedder, EmbedderOptions};
 use safetensors::{Dtype, SafeTensors};
-
-/// A copy of tiny-bert-dense that a test may change.
-fn copy_model() -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &to.join(entry.file_name()));
-            } else {
-                std::fs::write(to.join(entry.file_name()), std::fs::read(entry.path()).unwrap()).unwrap();
-            }
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    copy(&model_dir("tiny-bert-dense"), dir.path());
-    dir
-}
-
-/// f32 to IEEE half, rounding to nearest even (normal range only, as these weights are).
-fn to_f16(x: f32) -> u16 {
-    let bits = x.to_bits();
-    let sign = ((bits >> 16) & 0x8000) as u16;
-    let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
-    let mantissa = bits & 0x7f_ffff;
-    if exp <= 0 {
-        return sign;
-    }
-    let mut half = ((exp as u32) << 10) | (mantissa >> 13);
-    let rest = mantissa & 0x1fff;
-    if rest > 0x1000 || (rest == 0x1000 && half & 1 == 1) {
-        half += 1;
-    }
-    sign | half as u16
-}
 
 /// f32 to bfloat16, rounding to nearest even.
 fn to_bf16(x: f32) -> u16 {
@@ -83,12 +48,12 @@ fn min_cosine_to_reference(dir: &Path) -> f64 {
 
 #[test]
 fn half_precision_dense_weights_are_widened_to_f32() {
-    let dir = copy_model();
+    let dir = copy_model("tiny-bert-dense");
     rewrite_dense(dir.path(), Dtype::F16, to_f16);
     let min = min_cosine_to_reference(dir.path());
     assert!(min >= 0.9999, "F16 Dense weights: min cosine to the reference {min}");
 
-    let dir = copy_model();
+    let dir = copy_model("tiny-bert-dense");
     rewrite_dense(dir.path(), Dtype::BF16, to_bf16);
     // bfloat16 keeps 8 bits of mantissa against float16's 11
     let min = min_cosine_to_reference(dir.path());
@@ -97,7 +62,7 @@ fn half_precision_dense_weights_are_widened_to_f32() {
 
 #[test]
 fn a_pickled_dense_module_is_refused_with_the_reason() {
-    let dir = copy_model();
+    let dir = copy_model("tiny-bert-dense");
     let dense = dir.path().join("2_Dense");
     std::fs::remove_file(dense.join("model.safetensors")).unwrap();
     std::fs::write(dense.join("pytorch_model.bin"), b"PK\x03\x04 not loaded").unwrap();

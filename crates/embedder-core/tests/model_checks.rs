@@ -3,28 +3,8 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{model_dir, runtime_library};
+use common::{copy_model, model_dir, runtime_library};
 use embedder_core::{Embedder, EmbedderOptions, Progress};
-
-/// A copy of a shared model folder that a test may change.
-fn copy_model(name: &str) -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &to.join(entry.file_name()));
-            } else {
-                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-            }
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    copy(&model_dir(name), dir.path());
-    dir
-}
 
 #[test]
 fn nan_weights_are_a_runtime_error_naming_the_model() {

@@ -112,20 +112,6 @@ fn the_derived_graph_is_kept_reused_and_named_in_the_fingerprint() {
     assert_eq!(third.embed(&["a test"], "").unwrap(), first.embed(&["a test"], "").unwrap());
 }
 
-/// Copies a model folder (following links) to `to`.
-fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_folder(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn fingerprints_follow_content_not_paths() {
     let dir = tempfile::tempdir().unwrap();
