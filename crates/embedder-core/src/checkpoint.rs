@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::derived::{content_sha256, hex};
 use crate::error::{Error, Result};
-use crate::files::{read_json, read_model_file, FileKind, WEIGHTS_FILE};
+use crate::files::{read_json, read_model_file, FileKind, HOW_TO_EXPORT, WEIGHTS_FILE};
 use crate::onnx::{self, bert};
 
 /// The architectures (`config.json` `model_type`) whose graph can be built.
@@ -27,10 +27,6 @@ pub struct BuiltGraph {
     pub built_now: bool,
     /// In the system's temporary folder (no cache folder was writable): delete once loaded.
     pub temporary: bool,
-}
-
-fn how_to_export() -> &'static str {
-    "or export the model to ONNX yourself into onnx/model.onnx (optimum-cli export onnx, or torch.onnx.export of the transformer)"
 }
 
 /// The built graph of the checkpoint in `dir`: the kept file when an earlier load built it, else
@@ -71,7 +67,7 @@ pub fn bert_config(json: &Value, path: &Path) -> Result<bert::BertConfig> {
             format!(
                 "model_type `{model_type}`: a graph can be built from a checkpoint only for {}; {}",
                 SUPPORTED_MODEL_TYPES.join(", "),
-                how_to_export()
+                HOW_TO_EXPORT
             ),
         ));
     }
@@ -83,10 +79,7 @@ pub fn bert_config(json: &Value, path: &Path) -> Result<bert::BertConfig> {
             .ok_or_else(|| Error::invalid(path, format!("`{key}` must be a positive integer")))
     };
     if let Some(kind) = json.get("position_embedding_type").and_then(Value::as_str).filter(|k| *k != "absolute") {
-        return Err(Error::invalid(
-            path,
-            format!("position_embedding_type `{kind}` is not supported (only `absolute`); {}", how_to_export()),
-        ));
+        return Err(Error::invalid(path, format!("position_embedding_type `{kind}` is not supported (only `absolute`); {HOW_TO_EXPORT}")));
     }
     let act = json.get("hidden_act").and_then(Value::as_str).unwrap_or("gelu");
     let hidden_act = bert::Activation::parse(act).ok_or_else(|| {

@@ -206,15 +206,7 @@ mod tests {
     use super::*;
     use crate::pooling::PoolingMode;
 
-    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, content) in files {
-            let p = dir.path().join(name);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, content).unwrap();
-        }
-        dir
-    }
+    use crate::files::test_folder as folder;
 
     #[test]
     fn max_length_precedence() {

@@ -265,49 +265,64 @@ pub fn vector_files(dir: &Path) -> Result<Vec<String>> {
     Ok(files)
 }
 
+/// What to do instead of loading a checkpoint that cannot be built.
+pub const HOW_TO_EXPORT: &str =
+    "or export the model to ONNX yourself into onnx/model.onnx (optimum-cli export onnx, or torch.onnx.export of the transformer)";
+
+/// The refusal of a `pytorch_model.bin` (a pickle: unpickling runs code, so it is never loaded),
+/// saying how to save the model in `model_dir` as safetensors; `more` adds other ways out.
+pub fn pickle_refusal(pickle: &Path, model_dir: &Path, more: &str) -> Error {
+    Error::invalid(
+        pickle,
+        format!(
+            "pytorch_model.bin is a pickle, which can run code when it is loaded, so it is never loaded here; convert it to safetensors once with Python: \
+             `from sentence_transformers import SentenceTransformer; SentenceTransformer('{0}').save('{0}', safe_serialization=True)`{more}",
+            model_dir.display(),
+        ),
+    )
+}
+
 /// Why a folder without a graph or `model.safetensors` cannot run, when it holds weights that are
 /// refused: `pytorch_model.bin` is a pickle (unpickling runs code) and is never loaded.
 pub fn refusal(dir: &Path) -> Option<Error> {
-    let export =
-        "or export the model to ONNX yourself into onnx/model.onnx (optimum-cli export onnx, or torch.onnx.export of the transformer)";
     if dir.join(WEIGHTS_FILE).is_file() {
         return None;
     }
     if dir.join("model.safetensors.index.json").is_file() {
         return Some(Error::invalid(
             dir.join("model.safetensors.index.json"),
-            format!(
-                "checkpoints split into several safetensors files are not supported; save the model as one model.safetensors, {export}"
-            ),
+            format!("checkpoints split into several safetensors files are not supported; save the model as one model.safetensors, {HOW_TO_EXPORT}"),
         ));
     }
-    if dir.join("pytorch_model.bin").is_file() {
-        return Some(Error::invalid(
-            dir.join("pytorch_model.bin"),
-            format!(
-                "pytorch_model.bin is a pickle, which can run code when it is loaded, so it is never loaded here; convert it to safetensors once with Python: \
-                 `from sentence_transformers import SentenceTransformer; SentenceTransformer('{0}').save('{0}', safe_serialization=True)` \
-                 (or transformers' `AutoModel.from_pretrained(path).save_pretrained(path, safe_serialization=True)`), {export}",
-                dir.display(),
+    let pickle = dir.join("pytorch_model.bin");
+    pickle.is_file().then(|| {
+        pickle_refusal(
+            &pickle,
+            dir,
+            &format!(
+                " (or transformers' `AutoModel.from_pretrained(path).save_pretrained(path, safe_serialization=True)`), {HOW_TO_EXPORT}"
             ),
-        ));
+        )
+    })
+}
+
+/// A model folder for tests: each `(relative path, content)` written, folders made as needed.
+#[cfg(test)]
+pub(crate) fn test_folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
     }
-    None
+    dir
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, content) in files {
-            let p = dir.path().join(name);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, content).unwrap();
-        }
-        dir
-    }
+    use crate::files::test_folder as folder;
 
     #[test]
     fn locate_prefers_onnx_folder_and_reports_where_it_looked() {

@@ -92,15 +92,8 @@ impl Dense {
         let Some(bytes) = crate::files::read_model_file(&weights_path, crate::files::FileKind::Weights)? else {
             let pickle = dir.join("pytorch_model.bin");
             if pickle.is_file() {
-                // the wording of files::refusal, with the save that writes every module's weights
-                let model = dir.parent().unwrap_or(dir).display();
-                return Err(Error::invalid(
-                    pickle,
-                    format!(
-                        "pytorch_model.bin is a pickle, which can run code when it is loaded, so it is never loaded here; convert it to safetensors once with Python: \
-                         `from sentence_transformers import SentenceTransformer; SentenceTransformer('{model}').save('{model}', safe_serialization=True)`"
-                    ),
-                ));
+                // the save that writes every module's weights is the whole model's
+                return Err(crate::files::pickle_refusal(&pickle, dir.parent().unwrap_or(dir), ""));
             }
             return Err(Error::ModelNotFound { what: "Dense module weights (model.safetensors)".into(), looked_at: vec![weights_path] });
         };
