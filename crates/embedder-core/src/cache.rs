@@ -394,14 +394,7 @@ impl CachedEmbedder {
             Some(found) => self.of_base_dimension(found),
             None => vec![None; owned.len()],
         };
-        let mut missing = Vec::new();
-        let mut hits = Vec::new();
-        for (&i, v) in owned.iter().zip(found) {
-            match v {
-                Some(v) => hits.push((i, v)),
-                None => missing.push(i),
-            }
-        }
+        let (hits, missing) = split_found(&owned, found);
         self.redis_hits(hits, keys, results, unsettled).await;
 
         let mut theirs = Vec::new();
@@ -431,14 +424,7 @@ impl CachedEmbedder {
         if !theirs.is_empty() {
             let their_keys: Vec<Key> = theirs.iter().map(|&i| keys[i]).collect();
             let waited = self.of_base_dimension(redis.wait_for(&their_keys).await);
-            let mut left = Vec::new();
-            let mut found = Vec::new();
-            for (&i, v) in theirs.iter().zip(waited) {
-                match v {
-                    Some(v) => found.push((i, v)),
-                    None => left.push(i),
-                }
-            }
+            let (found, left) = split_found(&theirs, waited);
             self.redis_hits(found, keys, results, unsettled).await;
             self.compute_and_share(redis, &left, keys, texts, kind, results, unsettled).await?;
         }
@@ -578,6 +564,19 @@ impl EmbedService for CachedEmbedder {
     fn identified(&self) -> bool {
         self.base.identified()
     }
+}
+
+/// The indices whose vector was found, with it, and those whose was not, in order.
+fn split_found(indices: &[usize], found: Vec<Option<Vector>>) -> (Vec<(usize, Vector)>, Vec<usize>) {
+    let mut hits = Vec::new();
+    let mut misses = Vec::new();
+    for (&i, v) in indices.iter().zip(found) {
+        match v {
+            Some(v) => hits.push((i, v)),
+            None => misses.push(i),
+        }
+    }
+    (hits, misses)
 }
 
 #[cfg(test)]
