@@ -8,17 +8,10 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Embedder } = require('..')
-const { modelPath, fixture, cosine, maxAbsDiff } = require('./helpers.js')
+const { modelPath, fixture, cosine, maxAbsDiff, useCacheFolder } = require('./helpers.js')
 const { startHub } = require('./children/hub-server.js')
 
-const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rag-native-built-'))
-const previous = process.env.RAG_NATIVE_CACHE
-process.env.RAG_NATIVE_CACHE = cacheDir
-test.after(() => {
-  if (previous === undefined) delete process.env.RAG_NATIVE_CACHE
-  else process.env.RAG_NATIVE_CACHE = previous
-  fs.rmSync(cacheDir, { recursive: true, force: true })
-})
+useCacheFolder(test, 'rag-native-built-')
 
 const fx = fixture('reference-medical-embedder-v1.json')
 
@@ -50,12 +43,7 @@ test('from the hub, a repository without an ONNX file is fetched as its checkpoi
   process.env.HF_ENDPOINT = hub.url
   t.after(() => (saved === undefined ? delete process.env.HF_ENDPOINT : (process.env.HF_ENDPOINT = saved)))
   // a cache folder of its own: the graph built by the test above would otherwise be reused from it
-  const ownCache = fs.mkdtempSync(path.join(os.tmpdir(), 'rag-native-built-hub-'))
-  process.env.RAG_NATIVE_CACHE = ownCache
-  t.after(() => {
-    process.env.RAG_NATIVE_CACHE = cacheDir
-    fs.rmSync(ownCache, { recursive: true, force: true })
-  })
+  useCacheFolder(t, 'rag-native-built-hub-')
   const embedder = await Embedder.create({ model: 'test/medical', cacheDir: hubCache })
   assert.equal(embedder.modelInfo.graph.kind, 'built')
   const fetched = hub.requests.map((r) => r.path.split('/resolve/')[1].replace(/^[^/]+\//, ''))

@@ -3,6 +3,7 @@
 
 const path = require('node:path')
 const fs = require('node:fs')
+const os = require('node:os')
 
 const SHARED = process.env.RAG_NATIVE_SHARED ?? path.resolve(__dirname, '..', '..', 'shared')
 
@@ -27,4 +28,20 @@ function maxAbsDiff(a, b) {
   return m
 }
 
-module.exports = { SHARED, modelPath, fixture, cosine, maxAbsDiff }
+/**
+ * A fresh RAG_NATIVE_CACHE (where derived and built graphs are kept) from now on, restored and
+ * removed after `scope` (the test module, or one test's context).
+ */
+function useCacheFolder(scope, prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  const previous = process.env.RAG_NATIVE_CACHE
+  process.env.RAG_NATIVE_CACHE = dir
+  scope.after(() => {
+    if (previous === undefined) delete process.env.RAG_NATIVE_CACHE
+    else process.env.RAG_NATIVE_CACHE = previous
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  return dir
+}
+
+module.exports = { SHARED, modelPath, fixture, cosine, maxAbsDiff, useCacheFolder }

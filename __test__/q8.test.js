@@ -10,16 +10,9 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Embedder } = require('..')
-const { SHARED, modelPath, fixture, cosine } = require('./helpers.js')
+const { SHARED, modelPath, fixture, cosine, useCacheFolder } = require('./helpers.js')
 
-const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rag-native-q8-'))
-const previous = process.env.RAG_NATIVE_CACHE
-process.env.RAG_NATIVE_CACHE = cacheDir
-test.after(() => {
-  if (previous === undefined) delete process.env.RAG_NATIVE_CACHE
-  else process.env.RAG_NATIVE_CACHE = previous
-  fs.rmSync(cacheDir, { recursive: true, force: true })
-})
+const cacheDir = useCacheFolder(test, 'rag-native-q8-')
 
 /** The fixture's texts (empty, accents, CJK, truncated…) and MS MARCO passages of mixed lengths. */
 function holdOut(fixtureName, passages) {
