@@ -229,7 +229,9 @@ pub struct Embedder {
     max_batch_tokens: usize,
 }
 
-/// What turns tokens into vectors.
+/// What turns tokens into vectors. One per embedder, made once and never moved after: the size
+/// difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Engine {
     /// A transformer graph run by ONNX Runtime, then pooling.
     Onnx { tokenizer: TextTokenizer, model: OnnxModel },

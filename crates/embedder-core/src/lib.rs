@@ -29,6 +29,7 @@ pub mod similarity;
 pub mod static_model;
 pub mod store;
 pub mod tokenize;
+pub mod wordpiece;
 
 pub use config::ModelConfig;
 pub use embedder::{default_threads, Embedder, EmbedderOptions, GraphInfo, ModelInfo, Progress, DEFAULT_MAX_BATCH_TOKENS};

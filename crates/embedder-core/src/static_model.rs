@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::files::{open_model_file, read_json, read_model_file, FileKind};
 use crate::modules::{normalize, Dense, Module};
 use crate::tokenize::{encode_prefix, splits_at_spaces, TokenizedText};
+use crate::wordpiece::{BertWordPiece, WordBuffers};
 
 /// `StaticModel.encode`'s default `max_length`.
 pub const MODEL2VEC_MAX_LENGTH: usize = 512;
@@ -197,7 +198,7 @@ fn bf16_to_f32(h: u16) -> f32 {
 /// A static embedding model, loaded.
 pub struct StaticModel {
     folder: StaticFolder,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     rows: Rows,
     width: usize,
     vocab_rows: usize,
@@ -207,14 +208,23 @@ pub struct StaticModel {
     model2vec_limits: Option<(usize, usize)>,
     /// Tokens kept by the tokenizer's own truncation (at the right), if any.
     max_tokens: Option<usize>,
-    /// Bytes of a long text tokenized first (see [`encode_prefix`]).
-    prefix_bytes: Option<usize>,
-    /// The ASCII fast path, for BERT WordPiece tokenizers.
-    ascii: Option<AsciiWordPiece>,
     /// Modules applied to the mean, in order (`Normalize`, `Dense`, `truncateDim`'s `Truncate`).
     pub modules: Vec<Module>,
     /// Threads a call spreads its texts over.
     threads: usize,
+}
+
+/// What turns a text into ids.
+enum TextTokenizer {
+    /// BERT WordPiece, natively ([`crate::wordpiece`]): the `tokenizers` tokenizer it was read
+    /// from is dropped after loading.
+    Native(BertWordPiece),
+    /// Any other `tokenizer.json`, through `tokenizers`.
+    Library {
+        tokenizer: Box<Tokenizer>,
+        /// Bytes of a long text tokenized first (see [`encode_prefix`]).
+        prefix_bytes: Option<usize>,
+    },
 }
 
 impl StaticModel {
@@ -240,8 +250,8 @@ impl StaticModel {
                 }))
                 .map_err(|e| Error::InvalidOption { option: "maxLength", reason: e.to_string() })?;
         }
-        let max_tokens = tokenizer.get_truncation().filter(|t| t.direction == TruncationDirection::Right).map(|t| t.max_length);
-        let prefix_bytes = max_tokens.filter(|_| splits_at_spaces(&tokenizer)).map(|n| n.saturating_mul(16).max(1024));
+        let truncation = tokenizer.get_truncation().map(|t| (t.direction, t.max_length));
+        let max_tokens = truncation.filter(|t| t.0 == TruncationDirection::Right).map(|t| t.1);
 
         let (rows, [vocab_rows, width]) = read_matrix(&folder.weights, folder.tensor)?;
         let vocab = tokenizer.get_vocab(true);
@@ -302,7 +312,18 @@ impl StaticModel {
         if folder.normalize {
             modules.push(Module::Normalize);
         }
-        let ascii = AsciiWordPiece::for_tokenizer(&tokenizer);
+        drop(vocab);
+        let native = match truncation {
+            Some((TruncationDirection::Left, _)) => None,
+            _ => BertWordPiece::for_tokenizer(&tokenizer),
+        };
+        let tokenizer = match native {
+            Some(native) => TextTokenizer::Native(native),
+            None => {
+                let prefix_bytes = max_tokens.filter(|_| splits_at_spaces(&tokenizer)).map(|n| n.saturating_mul(16).max(1024));
+                TextTokenizer::Library { tokenizer: Box::new(tokenizer), prefix_bytes }
+            }
+        };
         Ok(StaticModel {
             folder,
             tokenizer,
@@ -312,8 +333,6 @@ impl StaticModel {
             dropped_id,
             model2vec_limits,
             max_tokens,
-            prefix_bytes,
-            ascii,
             modules,
             threads: threads.max(1),
         })
@@ -415,7 +434,7 @@ impl StaticModel {
     }
 
     /// One thread's share, through one [`Scratch`] reused for every text: past the first texts,
-    /// the ASCII path allocates nothing.
+    /// the native tokenizer allocates nothing.
     fn embed_serial<S: AsRef<str>>(&self, texts: &[S], prompt: &str, out: &mut [f32]) -> Result<()> {
         let dim = self.dimension();
         let mut scratch = Scratch::default();
@@ -481,18 +500,17 @@ impl StaticModel {
         }
         let ids = &mut scratch.ids;
         ids.clear();
-        let limit = self.max_tokens.unwrap_or(usize::MAX);
-        match &self.ascii {
-            Some(fast) if text.is_ascii() && !fast.has_added_token(text) => fast.encode(text.as_bytes(), limit, ids, &mut scratch.word),
-            _ => {
+        match &self.tokenizer {
+            TextTokenizer::Native(wordpiece) => wordpiece.encode(text, self.max_tokens.unwrap_or(usize::MAX), ids, &mut scratch.words),
+            TextTokenizer::Library { tokenizer, prefix_bytes } => {
                 let failed = |e| Error::Runtime(format!("tokenizer {} failed: {e}", self.folder.tokenizer.display()));
-                let encoding = match self.prefix_bytes {
-                    Some(cut) => encode_prefix(&self.tokenizer, text, cut, false).map_err(failed)?,
+                let encoding = match prefix_bytes {
+                    Some(cut) => encode_prefix(tokenizer, text, *cut, false).map_err(failed)?,
                     None => None,
                 };
                 let encoding = match encoding {
                     Some(encoding) => encoding,
-                    None => self.tokenizer.encode_fast(text, false).map_err(failed)?,
+                    None => tokenizer.encode_fast(text, false).map_err(failed)?,
                 };
                 ids.extend_from_slice(encoding.get_ids());
             }
@@ -513,245 +531,8 @@ struct Scratch {
     /// The prompt and the text, when there is a prompt.
     joined: String,
     ids: Vec<u32>,
-    /// A WordPiece lookup key (`##` and part of a word).
-    word: Vec<u8>,
+    words: WordBuffers,
     vector: Vec<f32>,
-}
-
-/// BERT's WordPiece tokenizer (`BertNormalizer` with `clean_text`, `BertPreTokenizer`,
-/// `WordPiece`) on ASCII text, giving the ids `tokenizers` gives, without its per-character
-/// alignment bookkeeping and allocations: 5–10× faster, and what bounds a static model's speed.
-/// On ASCII, `BertNormalizer` only drops control characters (joining their neighbours), turns
-/// `\t`, `\n`, `\r` into spaces and lowercases (accents and CJK do not occur);
-/// `BertPreTokenizer` splits at spaces and isolates each punctuation character; `WordPiece` then
-/// takes the longest vocabulary entry from the left, `##`-prefixed after the first, and makes the
-/// whole word `[UNK]` when a part matches nothing or the word is longer than
-/// `max_input_chars_per_word`. Texts holding an added token (`[UNK]`, `[PAD]`, …) go through
-/// `tokenizers`, which splits them out first.
-struct AsciiWordPiece {
-    vocab: VocabTable,
-    unk_id: u32,
-    prefix: Vec<u8>,
-    max_chars: usize,
-    lowercase: bool,
-    /// Added tokens' contents, lowercased: a text holding one (in any case) is left to `tokenizers`.
-    added: Vec<Vec<u8>>,
-}
-
-impl AsciiWordPiece {
-    /// The fast path for `tokenizer`, when it is exactly that pipeline.
-    fn for_tokenizer(tokenizer: &Tokenizer) -> Option<Self> {
-        use tokenizers::normalizers::NormalizerWrapper;
-        use tokenizers::pre_tokenizers::PreTokenizerWrapper;
-        use tokenizers::Model;
-        let lowercase = match tokenizer.get_normalizer()? {
-            NormalizerWrapper::BertNormalizer(n) if n.clean_text => n.lowercase,
-            _ => return None,
-        };
-        if !matches!(tokenizer.get_pre_tokenizer()?, PreTokenizerWrapper::BertPreTokenizer(_)) {
-            return None;
-        }
-        let ModelWrapper::WordPiece(model) = tokenizer.get_model() else {
-            return None;
-        };
-        let vocab = VocabTable::new(model.get_vocab());
-        let unk_id = vocab.get(model.unk_token.as_bytes())?;
-        let added = tokenizer.get_added_tokens_decoder().values().map(|t| t.content.to_ascii_lowercase().into_bytes()).collect::<Vec<_>>();
-        if added.iter().any(Vec::is_empty) {
-            return None;
-        }
-        Some(AsciiWordPiece {
-            vocab,
-            unk_id,
-            prefix: model.continuing_subword_prefix.clone().into_bytes(),
-            max_chars: model.max_input_chars_per_word,
-            lowercase,
-            added,
-        })
-    }
-
-    fn has_added_token(&self, text: &str) -> bool {
-        let bytes = text.as_bytes();
-        self.added.iter().any(|token| bytes.len() >= token.len() && bytes.windows(token.len()).any(|w| w.eq_ignore_ascii_case(token)))
-    }
-
-    /// The ids of ASCII `text`, at most `limit` (truncation at the right).
-    fn encode(&self, text: &[u8], limit: usize, ids: &mut Vec<u32>, key: &mut Vec<u8>) {
-        // the current word, as a range of `word` (normalised bytes)
-        let mut word: [u8; 128] = [0; 128];
-        let mut len = 0usize;
-        // a word longer than the buffer is longer than max_input_chars_per_word anyway (≤ 100 in
-        // every BERT tokenizer) unless the tokenizer allows more: then it is left to `long`
-        let mut long: Vec<u8> = Vec::new();
-        let flush = |word: &[u8], ids: &mut Vec<u32>, key: &mut Vec<u8>| {
-            if !word.is_empty() && ids.len() < limit {
-                self.word_ids(word, ids, key);
-            }
-        };
-        for &b in text {
-            if ids.len() >= limit {
-                break;
-            }
-            match b {
-                b' ' | b'\t' | b'\n' | b'\r' => {
-                    flush(if long.is_empty() { &word[..len] } else { &long }, ids, key);
-                    len = 0;
-                    long.clear();
-                }
-                // control characters are removed, joining what surrounds them
-                0..=0x1f | 0x7f => {}
-                _ if b.is_ascii_punctuation() => {
-                    flush(if long.is_empty() { &word[..len] } else { &long }, ids, key);
-                    len = 0;
-                    long.clear();
-                    flush(&[b], ids, key);
-                }
-                _ => {
-                    let b = if self.lowercase { b.to_ascii_lowercase() } else { b };
-                    if long.is_empty() && len < word.len() {
-                        word[len] = b;
-                        len += 1;
-                    } else {
-                        if long.is_empty() {
-                            long.extend_from_slice(&word[..len]);
-                        }
-                        long.push(b);
-                    }
-                }
-            }
-        }
-        flush(if long.is_empty() { &word[..len] } else { &long }, ids, key);
-        ids.truncate(limit);
-    }
-
-    /// WordPiece on one word (`tokenizers`' `WordPiece::tokenize`, on bytes: ASCII has one byte a character).
-    fn word_ids(&self, word: &[u8], ids: &mut Vec<u32>, key: &mut Vec<u8>) {
-        if word.len() > self.max_chars {
-            ids.push(self.unk_id);
-            return;
-        }
-        let first = ids.len();
-        let mut start = 0;
-        while start < word.len() {
-            let mut end = word.len();
-            let mut found = None;
-            while start < end {
-                let id = if start == 0 {
-                    self.vocab.get(&word[..end])
-                } else {
-                    key.clear();
-                    key.extend_from_slice(&self.prefix);
-                    key.extend_from_slice(&word[start..end]);
-                    self.vocab.get(key.as_slice())
-                };
-                if let Some(id) = id {
-                    found = Some(id);
-                    break;
-                }
-                end -= 1;
-            }
-            match found {
-                Some(id) => {
-                    ids.push(id);
-                    start = end;
-                }
-                None => {
-                    ids.truncate(first);
-                    ids.push(self.unk_id);
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// A vocabulary as one open-addressing table over one buffer of key bytes: about 1 MB for 30,000
-/// tokens where a `HashMap<Vec<u8>, u32>` takes 2.7 MB (a heap block per key).
-struct VocabTable {
-    bytes: Vec<u8>,
-    /// `(start, length, id)`; length 0 marks an empty slot (no token is empty).
-    slots: Vec<(u32, u32, u32)>,
-    mask: usize,
-}
-
-impl VocabTable {
-    fn new(vocab: std::collections::HashMap<String, u32>) -> Self {
-        let size = (vocab.len() * 2).next_power_of_two().max(16);
-        let mut table = VocabTable { bytes: Vec::new(), slots: vec![(0, 0, 0); size], mask: size - 1 };
-        table.bytes.reserve_exact(vocab.keys().map(String::len).sum());
-        for (token, id) in vocab {
-            if token.is_empty() || table.get(token.as_bytes()).is_some() {
-                continue;
-            }
-            let mut i = Self::hash(token.as_bytes()) & table.mask;
-            while table.slots[i].1 != 0 {
-                i = (i + 1) & table.mask;
-            }
-            table.slots[i] = (table.bytes.len() as u32, token.len() as u32, id);
-            table.bytes.extend_from_slice(token.as_bytes());
-        }
-        table
-    }
-
-    fn hash(key: &[u8]) -> usize {
-        use std::hash::Hasher;
-        let mut h = FxHasher::default();
-        h.write(key);
-        // the high bits mix best
-        (h.finish() >> 20) as usize
-    }
-
-    #[inline]
-    fn get(&self, key: &[u8]) -> Option<u32> {
-        let mut i = Self::hash(key) & self.mask;
-        loop {
-            let (start, len, id) = self.slots[i];
-            if len == 0 {
-                return None;
-            }
-            if len as usize == key.len() && &self.bytes[start as usize..(start + len) as usize] == key {
-                return Some(id);
-            }
-            i = (i + 1) & self.mask;
-        }
-    }
-}
-
-/// The Fx hash (rustc's): a multiply and a rotate per 8 bytes. Vocabulary lookups of short keys
-/// are most of the ASCII path's work; the keys in the table come from the model, not from input.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl std::hash::Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(last));
-        }
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 /// Safetensors' own bound on the JSON header.

@@ -204,9 +204,10 @@ fn broken_static_folders_name_the_file() {
 }
 
 #[test]
-fn ascii_fast_path_gives_the_ids_of_tokenizers() {
-    // the ASCII WordPiece path against the tokenizers crate on the msmarco passages and queries,
-    // edge cases, and random ASCII (control characters and punctuation included)
+fn static_tokenization_gives_the_ids_of_tokenizers() {
+    // the model's native WordPiece tokenizer (tests/wordpiece.rs tests it on its own) against the
+    // tokenizers crate on the msmarco passages and queries, edge cases in and out of ASCII, and
+    // random ASCII (control characters and punctuation included)
     let embedder = load_at(model_dir(MODEL));
     let reference = tokenizers::Tokenizer::from_file(model_dir(MODEL).join("0_StaticEmbedding/tokenizer.json")).unwrap();
     let mut texts: Vec<String> = Vec::new();
@@ -227,6 +228,9 @@ fn ascii_fast_path_gives_the_ids_of_tokenizers() {
             "12345.678,90 3.14159",
             "~`!@#$%^&*()_+-={}[]|\\:;\"'<>,.?/",
             "word-with_punct!!and...dots",
+            "Café crème brûlée — naïve résumé, İstanbul ΣΟΦΟΣ Straße",
+            "野口里佳 Noguchi Rika 東京 한국어 テスト 😀 zero\u{200b}width\u{fffd}",
+            "[UNK]é[PAD]中[unk]",
         ]
         .map(String::from),
     );

@@ -1,0 +1,276 @@
+//! The native BERT WordPiece tokenizer against `tokenizers` itself: the same ids for every text,
+//! on real vocabularies, under every `BertNormalizer` setting, with added tokens and truncation.
+
+mod common;
+
+use common::*;
+use embedder_core::wordpiece::{BertWordPiece, WordBuffers};
+use serde_json::{json, Value};
+use tokenizers::Tokenizer;
+
+/// Pieces random texts are made of: ASCII, controls, accents precomposed and combining (marks of
+/// several combining classes, to be reordered), letters whose lowercase or decomposition is more
+/// than one character, CJK (unified, compatibility, extension B), kana, Hangul (decomposed by NFD),
+/// scripts with nonspacing and spacing marks, Unicode punctuation and spaces, format and
+/// private-use characters, emoji, and the added tokens, whole and broken.
+const PIECES: &[&str] = &[
+    "a",
+    "b",
+    "z",
+    "Q",
+    "the",
+    "ing",
+    "un",
+    "##",
+    "7",
+    "42",
+    " ",
+    " ",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\r",
+    "\x0b",
+    "\x0c",
+    "\0",
+    "\x01",
+    "\x1f",
+    "\x7f",
+    "!",
+    ".",
+    ",",
+    "-",
+    "'",
+    "(",
+    "]",
+    "[",
+    "$",
+    "+",
+    "<",
+    "=",
+    "^",
+    "`",
+    "|",
+    "~",
+    "é",
+    "e\u{301}",
+    "E\u{301}",
+    "a\u{323}\u{301}",
+    "a\u{301}\u{323}",
+    "o\u{308}\u{327}",
+    "Å",
+    "Å",
+    "ñ",
+    "ß",
+    "İ",
+    "ı",
+    "Σ",
+    "ς",
+    "ΣΑΣ",
+    "ﬁ",
+    "K",
+    "Ǆ",
+    "ǅ",
+    "中",
+    "国",
+    "語",
+    "\u{f900}",
+    "\u{2f800}",
+    "\u{20000}",
+    "あ",
+    "カ",
+    "한국어",
+    "ᄀ",
+    "क",
+    "ि",
+    "\u{903}",
+    "\u{1d165}",
+    "\u{1d16e}",
+    "ا",
+    "\u{64b}",
+    "ש\u{5b0}",
+    "ก",
+    "\u{e31}",
+    "²",
+    "Ⅻ",
+    "“",
+    "”",
+    "‘",
+    "’",
+    "—",
+    "–",
+    "…",
+    "«",
+    "»",
+    "¿",
+    "¡",
+    "。",
+    "、",
+    "・",
+    "€",
+    "©",
+    "™",
+    "°",
+    "±",
+    "×",
+    "😀",
+    "👍🏽",
+    "\u{200d}",
+    "\u{200b}",
+    "\u{feff}",
+    "\u{a0}",
+    "\u{3000}",
+    "\u{2028}",
+    "\u{85}",
+    "\u{fffd}",
+    "\u{e000}",
+    "\u{378}",
+    "\u{10ffff}",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "[PAD]",
+    "[unk]",
+    "[UNK",
+    "UNK]",
+    "[MASKED]",
+    "<中>",
+];
+
+fn random_texts(count: usize, seed: u64) -> Vec<String> {
+    let mut state = seed;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count)
+        .map(|_| {
+            let len = (next() % 40) as usize;
+            (0..len).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect()
+        })
+        .collect()
+}
+
+/// Texts every tokenizer is checked on: edge cases, long words, MS MARCO passages and random texts.
+fn texts() -> Vec<String> {
+    let mut texts: Vec<String> = [
+        "",
+        " ",
+        "\0\x01\u{fffd}",
+        "Hello, World! How are you?",
+        "Café crème brûlée à la carte — naïve résumé",
+        "İstanbul ΣΟΦΟΣ Straße ﬁnance Kelvin",
+        "野口里佳 Noguchi Rika 東京 한국어 テスト",
+        "[UNK] and [pad] tokens, [Unk] [[UNK]] [CLS][SEP]",
+        "[MASK] [MASKED] <中> a<中>b",
+        "ab\x01cd\x0bef\x7fgh",
+        "emoji 😀👍🏽 zero\u{200b}width joiner\u{200d}here",
+        "supercalifragilisticexpialidocious antidisestablishmentarianism",
+    ]
+    .map(String::from)
+    .to_vec();
+    texts.push("x".repeat(100));
+    texts.push("x".repeat(101));
+    texts.push("é".repeat(100));
+    texts.push("é".repeat(101));
+    texts.push(format!("{} tail", "e\u{301}".repeat(150)));
+    texts.push("hello wörld ".repeat(300));
+    let corpus = std::fs::read_to_string(shared_dir().join("data/msmarco-5k/corpus.jsonl")).unwrap();
+    for line in corpus.lines().filter(|l| !l.trim().is_empty()).take(1000) {
+        let v: Value = serde_json::from_str(line).unwrap();
+        texts.push(v["text"].as_str().unwrap().to_string());
+    }
+    texts.extend(random_texts(6000, 0x2545_f491_4f6c_dd1d));
+    texts
+}
+
+fn tokenizer_json(model_file: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(shared_dir().join("models").join(model_file)).unwrap()).unwrap()
+}
+
+/// Checks the native tokenizer built from `json` against `tokenizers` on `texts`.
+fn check(json: &Value, texts: &[String], what: &str) {
+    let mut reference = Tokenizer::from_bytes(serde_json::to_vec(json).unwrap()).unwrap();
+    // as a static model calls it (MiniLM's tokenizer.json pads to 128)
+    reference.with_padding(None);
+    let native = BertWordPiece::for_tokenizer(&reference).unwrap_or_else(|| panic!("{what}: not taken natively"));
+    let limit = reference.get_truncation().map_or(usize::MAX, |t| t.max_length);
+    let mut ids = Vec::new();
+    let mut buffers = WordBuffers::default();
+    for text in texts {
+        let want = reference.encode(text.as_str(), false).unwrap();
+        ids.clear();
+        native.encode(text, limit, &mut ids, &mut buffers);
+        assert_eq!(ids, want.get_ids(), "{what}: {text:?}");
+    }
+}
+
+#[test]
+fn the_ids_of_tokenizers_on_real_vocabularies() {
+    let texts = texts();
+    check(&tokenizer_json("static-minilm-256/0_StaticEmbedding/tokenizer.json"), &texts, "static-minilm-256");
+    check(&tokenizer_json("static-minilm-256/model2vec/tokenizer.json"), &texts, "static-minilm-256 (model2vec)");
+    check(&tokenizer_json("all-MiniLM-L6-v2/tokenizer.json"), &texts, "all-MiniLM-L6-v2");
+}
+
+#[test]
+fn the_ids_of_tokenizers_under_every_setting() {
+    let texts = texts();
+    let base = tokenizer_json("all-MiniLM-L6-v2/tokenizer.json");
+    for clean_text in [true, false] {
+        for handle_chinese_chars in [true, false] {
+            for strip_accents in [json!(null), json!(true), json!(false)] {
+                for lowercase in [true, false] {
+                    let mut json = base.clone();
+                    json["normalizer"] = json!({
+                        "type": "BertNormalizer",
+                        "clean_text": clean_text,
+                        "handle_chinese_chars": handle_chinese_chars,
+                        "strip_accents": strip_accents,
+                        "lowercase": lowercase,
+                    });
+                    check(&json, &texts[..3000], &json["normalizer"].to_string());
+                }
+            }
+        }
+    }
+    // short words, another prefix, truncation, added tokens of other lengths and scripts
+    let mut json = base.clone();
+    json["model"]["max_input_chars_per_word"] = json!(5);
+    check(&json, &texts, "max_input_chars_per_word 5");
+    let mut json = base.clone();
+    json["truncation"] = json!({"direction": "Right", "max_length": 7, "strategy": "LongestFirst", "stride": 0});
+    check(&json, &texts, "truncation at 7");
+    let mut json = base.clone();
+    let added = json["added_tokens"].as_array_mut().unwrap();
+    for (i, content) in ["[MASKED]", "<中>", "é"].iter().enumerate() {
+        added.push(json!({"id": 30522 + i, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}));
+    }
+    check(&json, &texts, "added tokens");
+}
+
+#[test]
+fn other_pipelines_are_left_to_tokenizers() {
+    let base = tokenizer_json("all-MiniLM-L6-v2/tokenizer.json");
+    let taken = |json: &Value| BertWordPiece::for_tokenizer(&Tokenizer::from_bytes(serde_json::to_vec(json).unwrap()).unwrap()).is_some();
+    assert!(taken(&base));
+    let mut json = base.clone();
+    json["added_tokens"][0]["lstrip"] = json!(true);
+    assert!(!taken(&json), "an added token that strips spaces");
+    let mut json = base.clone();
+    json["added_tokens"][0]["normalized"] = json!(true);
+    assert!(!taken(&json), "a normalised added token");
+    let mut json = base.clone();
+    json["normalizer"] = json!({"type": "Sequence", "normalizers": [base["normalizer"].clone()]});
+    assert!(!taken(&json), "a normalizer sequence");
+    let mut json = base.clone();
+    json["pre_tokenizer"] = json!({"type": "Whitespace"});
+    assert!(!taken(&json), "another pre-tokenizer");
+    let mut json = base.clone();
+    json["model"]["unk_token"] = json!("<unknown>");
+    assert!(!taken(&json), "an unknown token outside the vocabulary");
+}
