@@ -216,8 +216,8 @@ pub struct StaticModel {
 
 /// What turns a text into ids.
 enum TextTokenizer {
-    /// BERT WordPiece, natively ([`crate::wordpiece`]): the `tokenizers` tokenizer it was read
-    /// from is dropped after loading.
+    /// BERT WordPiece, natively ([`crate::wordpiece`]), read from the tokenizer.json without
+    /// `tokenizers`.
     Native(BertWordPiece),
     /// Any other `tokenizer.json`, through `tokenizers`.
     Library {
@@ -225,6 +225,46 @@ enum TextTokenizer {
         /// Bytes of a long text tokenized first (see [`encode_prefix`]).
         prefix_bytes: Option<usize>,
     },
+}
+
+/// A tokenizer's vocabulary (added tokens included) as tokens and ids.
+enum Vocabulary<'a> {
+    Native(&'a BertWordPiece),
+    Library(std::collections::HashMap<String, u32>),
+}
+
+impl Vocabulary<'_> {
+    fn iter(&self) -> Box<dyn Iterator<Item = (&str, u32)> + '_> {
+        match self {
+            Vocabulary::Native(wordpiece) => Box::new(wordpiece.tokens()),
+            Vocabulary::Library(map) => Box::new(map.iter().map(|(token, &id)| (token.as_str(), id))),
+        }
+    }
+}
+
+impl TextTokenizer {
+    fn vocabulary(&self) -> Vocabulary<'_> {
+        match self {
+            TextTokenizer::Native(wordpiece) => Vocabulary::Native(wordpiece),
+            TextTokenizer::Library { tokenizer, .. } => Vocabulary::Library(tokenizer.get_vocab(true)),
+        }
+    }
+
+    /// The id of the model's unknown token, when it has one (a Unigram model has none).
+    fn unk_id(&self) -> Option<u32> {
+        match self {
+            TextTokenizer::Native(wordpiece) => Some(wordpiece.unk_id()),
+            TextTokenizer::Library { tokenizer, .. } => {
+                let unk = match tokenizer.get_model() {
+                    ModelWrapper::WordPiece(m) => Some(m.unk_token.clone()),
+                    ModelWrapper::WordLevel(m) => Some(m.unk_token.clone()),
+                    ModelWrapper::BPE(m) => m.unk_token.clone(),
+                    ModelWrapper::Unigram(_) => None,
+                };
+                unk.and_then(|u| tokenizer.token_to_id(&u))
+            }
+        }
+    }
 }
 
 impl StaticModel {
@@ -235,27 +275,46 @@ impl StaticModel {
             what: format!("tokenizer of the static model ({})", folder.form.name()),
             looked_at: vec![folder.tokenizer.clone()],
         })?;
-        let mut tokenizer =
-            Tokenizer::from_bytes(&bytes).map_err(|e| Error::invalid(&folder.tokenizer, format!("not a usable tokenizer.json: {e}")))?;
+        // StaticEmbedding calls `no_padding()` and keeps the tokenizer.json's truncation, which
+        // `max_length` replaces; model2vec applies its own `max_length` after tokenizing.
+        let replaced = max_length.filter(|_| folder.form == StaticForm::SentenceTransformers);
+        let (tokenizer, max_tokens) = match BertWordPiece::from_json(&bytes) {
+            Some((wordpiece, truncation)) => (TextTokenizer::Native(wordpiece), replaced.or(truncation)),
+            None => {
+                let mut tokenizer = Tokenizer::from_bytes(&bytes)
+                    .map_err(|e| Error::invalid(&folder.tokenizer, format!("not a usable tokenizer.json: {e}")))?;
+                tokenizer.with_padding(None);
+                if let Some(n) = replaced {
+                    let params = TruncationParams {
+                        max_length: n,
+                        strategy: TruncationStrategy::LongestFirst,
+                        stride: 0,
+                        direction: TruncationDirection::Right,
+                    };
+                    tokenizer
+                        .with_truncation(Some(params))
+                        .map_err(|e| Error::InvalidOption { option: "maxLength", reason: e.to_string() })?;
+                }
+                let max_tokens = tokenizer.get_truncation().filter(|t| t.direction == TruncationDirection::Right).map(|t| t.max_length);
+                let prefix_bytes = max_tokens.filter(|_| splits_at_spaces(&tokenizer)).map(|n| n.saturating_mul(16).max(1024));
+                (TextTokenizer::Library { tokenizer: Box::new(tokenizer), prefix_bytes }, max_tokens)
+            }
+        };
         drop(bytes);
-        // StaticEmbedding calls `no_padding()` and keeps the tokenizer.json's truncation.
-        tokenizer.with_padding(None);
-        if let (Some(n), StaticForm::SentenceTransformers) = (max_length, folder.form) {
-            tokenizer
-                .with_truncation(Some(TruncationParams {
-                    max_length: n,
-                    strategy: TruncationStrategy::LongestFirst,
-                    stride: 0,
-                    direction: TruncationDirection::Right,
-                }))
-                .map_err(|e| Error::InvalidOption { option: "maxLength", reason: e.to_string() })?;
-        }
-        let truncation = tokenizer.get_truncation().map(|t| (t.direction, t.max_length));
-        let max_tokens = truncation.filter(|t| t.0 == TruncationDirection::Right).map(|t| t.1);
 
         let (rows, [vocab_rows, width]) = read_matrix(&folder.weights, folder.tensor)?;
-        let vocab = tokenizer.get_vocab(true);
-        if let Some((token, &largest)) = vocab.iter().max_by_key(|(_, &id)| id) {
+        let mut largest: Option<(&str, u32)> = None;
+        let mut lengths = Vec::new();
+        let vocab = tokenizer.vocabulary();
+        for (token, id) in vocab.iter() {
+            if largest.is_none_or(|(_, most)| id > most) {
+                largest = Some((token, id));
+            }
+            if folder.form == StaticForm::Model2Vec {
+                lengths.push(token.chars().count());
+            }
+        }
+        if let Some((token, largest)) = largest {
             if largest as usize >= vocab_rows {
                 return Err(Error::invalid(
                     &folder.tokenizer,
@@ -272,13 +331,6 @@ impl StaticModel {
             StaticForm::Model2Vec => {
                 // `StaticModel.__init__`: the model's `unk_token` when it has one (Unigram has none),
                 // and the median length in characters of the vocabulary's tokens.
-                let unk = match tokenizer.get_model() {
-                    ModelWrapper::WordPiece(m) => Some(m.unk_token.clone()),
-                    ModelWrapper::WordLevel(m) => Some(m.unk_token.clone()),
-                    ModelWrapper::BPE(m) => m.unk_token.clone(),
-                    ModelWrapper::Unigram(_) => None,
-                };
-                let mut lengths: Vec<usize> = vocab.keys().map(|t| t.chars().count()).collect();
                 lengths.sort_unstable();
                 let n = lengths.len();
                 let median = match n {
@@ -287,9 +339,11 @@ impl StaticModel {
                     _ => (lengths[n / 2 - 1] + lengths[n / 2]) / 2,
                 };
                 let keep = max_length.unwrap_or(MODEL2VEC_MAX_LENGTH);
-                (unk.and_then(|u| tokenizer.token_to_id(&u)), Some((keep.saturating_mul(median), keep)))
+                (tokenizer.unk_id(), Some((keep.saturating_mul(median), keep)))
             }
         };
+        drop(lengths);
+        drop(vocab);
 
         let mut modules = Vec::new();
         let mut dimension = width;
@@ -312,18 +366,6 @@ impl StaticModel {
         if folder.normalize {
             modules.push(Module::Normalize);
         }
-        drop(vocab);
-        let native = match truncation {
-            Some((TruncationDirection::Left, _)) => None,
-            _ => BertWordPiece::for_tokenizer(&tokenizer),
-        };
-        let tokenizer = match native {
-            Some(native) => TextTokenizer::Native(native),
-            None => {
-                let prefix_bytes = max_tokens.filter(|_| splits_at_spaces(&tokenizer)).map(|n| n.saturating_mul(16).max(1024));
-                TextTokenizer::Library { tokenizer: Box::new(tokenizer), prefix_bytes }
-            }
-        };
         Ok(StaticModel {
             folder,
             tokenizer,
@@ -336,6 +378,11 @@ impl StaticModel {
             modules,
             threads: threads.max(1),
         })
+    }
+
+    /// Whether the engine's own WordPiece tokenizer runs (no `tokenizers` tokenizer in memory).
+    pub fn native_tokenizer(&self) -> bool {
+        matches!(self.tokenizer, TextTokenizer::Native(_))
     }
 
     pub fn folder(&self) -> &StaticFolder {

@@ -28,10 +28,8 @@
 
 use std::ops::ControlFlow;
 
-use tokenizers::models::ModelWrapper;
-use tokenizers::normalizers::NormalizerWrapper;
-use tokenizers::pre_tokenizers::PreTokenizerWrapper;
-use tokenizers::{Model, Tokenizer};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use unicode_categories::UnicodeCategories;
 use unicode_normalization_alignments::UnicodeNormalization;
 
@@ -61,36 +59,49 @@ pub struct WordBuffers {
 }
 
 impl BertWordPiece {
-    /// The native tokenizer for `tokenizer`, when it is exactly the pipeline this module repeats.
-    pub fn for_tokenizer(tokenizer: &Tokenizer) -> Option<Self> {
-        let NormalizerWrapper::BertNormalizer(normalizer) = tokenizer.get_normalizer()? else {
-            return None;
-        };
-        if !matches!(tokenizer.get_pre_tokenizer()?, PreTokenizerWrapper::BertPreTokenizer(_)) {
-            return None;
-        }
-        let ModelWrapper::WordPiece(model) = tokenizer.get_model() else {
-            return None;
-        };
-        if tokenizer.get_encode_special_tokens() {
+    /// The native tokenizer a `tokenizer.json` describes, with the length its truncation keeps
+    /// (at the right), when it is exactly the pipeline this module repeats. Read with `serde`
+    /// straight into the vocabulary table: loading `tokenizers` only to drop it would leave its
+    /// maps' memory to the allocator, and take longer.
+    pub fn from_json(bytes: &[u8]) -> Option<(Self, Option<usize>)> {
+        let file: TokenizerFile = serde_json::from_slice(bytes).ok()?;
+        let normalizer = file.normalizer?;
+        if normalizer.kind != "BertNormalizer" || file.pre_tokenizer?.kind != "BertPreTokenizer" {
             return None;
         }
+        let model = file.model;
+        if model.kind.as_deref().is_some_and(|k| k != "WordPiece") {
+            return None;
+        }
+        let truncation = match file.truncation {
+            None => None,
+            Some(t) if t.direction == "Right" && matches!(t.strategy.as_str(), "LongestFirst" | "OnlyFirst") && t.stride < t.max_length => {
+                Some(t.max_length)
+            }
+            Some(_) => return None,
+        };
+        let vocab = model.vocab;
         let mut added = Vec::new();
         let mut added_first = [0u64; 4];
-        for (&id, token) in tokenizer.get_added_tokens_decoder().iter() {
+        for token in &file.added_tokens {
+            // `tokenizers` gives an added token the id its content has in the vocabulary: one
+            // outside it would get a new id, which a static model has no vector for
             if token.content.is_empty() || token.normalized || token.single_word || token.lstrip || token.rstrip {
                 return None;
+            }
+            let id = vocab.get(token.content.as_bytes())?;
+            if added.iter().any(|(content, _): &(Box<[u8]>, u32)| **content == *token.content.as_bytes()) {
+                continue;
             }
             let b = token.content.as_bytes()[0];
             added_first[usize::from(b >> 6)] |= 1 << (b & 63);
             added.push((token.content.as_bytes().into(), id));
         }
-        let vocab = VocabTable::new(model.get_vocab());
         let unk_id = vocab.get(model.unk_token.as_bytes())?;
-        Some(BertWordPiece {
+        let tokenizer = BertWordPiece {
             vocab,
             unk_id,
-            prefix: model.continuing_subword_prefix.clone().into_bytes(),
+            prefix: model.continuing_subword_prefix.into_bytes(),
             max_chars: model.max_input_chars_per_word,
             clean_text: normalizer.clean_text,
             chinese_chars: normalizer.handle_chinese_chars,
@@ -98,7 +109,18 @@ impl BertWordPiece {
             lowercase: normalizer.lowercase,
             added,
             added_first,
-        })
+        };
+        Some((tokenizer, truncation))
+    }
+
+    /// The unknown token's id.
+    pub fn unk_id(&self) -> u32 {
+        self.unk_id
+    }
+
+    /// Every token of the vocabulary (added tokens are part of it), with its id.
+    pub fn tokens(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.vocab.entries()
     }
 
     /// Appends the ids of `text` to `ids`, stopping once `ids` holds `limit` (truncation at the
@@ -309,6 +331,68 @@ fn is_chinese_char(c: char) -> bool {
     )
 }
 
+/// The parts of a `tokenizer.json` this module reads; `tokenizers` ignores unknown fields too.
+#[derive(Deserialize)]
+struct TokenizerFile {
+    normalizer: Option<NormalizerFile>,
+    pre_tokenizer: Option<Tagged>,
+    model: ModelFile,
+    #[serde(default)]
+    added_tokens: Vec<AddedTokenFile>,
+    truncation: Option<TruncationFile>,
+}
+
+#[derive(Deserialize)]
+struct Tagged {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// `BertNormalizer`'s fields, all of them: anything else is another normalizer.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NormalizerFile {
+    #[serde(rename = "type")]
+    kind: String,
+    clean_text: bool,
+    handle_chinese_chars: bool,
+    strip_accents: Option<bool>,
+    lowercase: bool,
+}
+
+/// `WordPiece`'s fields (its `type` may be left out); other models lack some of them.
+#[derive(Deserialize)]
+struct ModelFile {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    unk_token: String,
+    continuing_subword_prefix: String,
+    max_input_chars_per_word: usize,
+    vocab: VocabTable,
+}
+
+#[derive(Deserialize)]
+struct AddedTokenFile {
+    content: String,
+    single_word: bool,
+    lstrip: bool,
+    rstrip: bool,
+    normalized: bool,
+}
+
+#[derive(Deserialize)]
+struct TruncationFile {
+    #[serde(default = "right")]
+    direction: String,
+    max_length: usize,
+    strategy: String,
+    stride: usize,
+}
+
+fn right() -> String {
+    "Right".into()
+}
+
 /// A vocabulary as one open-addressing table over one buffer of key bytes: about 1 MB for 30,000
 /// tokens where a `HashMap<String, u32>` takes 2.7 MB (a heap block per key).
 struct VocabTable {
@@ -319,20 +403,25 @@ struct VocabTable {
 }
 
 impl VocabTable {
-    fn new(vocab: std::collections::HashMap<String, u32>) -> Self {
-        let size = (vocab.len() * 2).next_power_of_two().max(16);
-        let mut table = VocabTable { bytes: Vec::new(), slots: vec![(0, 0, 0); size], mask: size - 1 };
-        table.bytes.reserve_exact(vocab.keys().map(String::len).sum());
-        for (token, id) in vocab {
-            if token.is_empty() || table.get(token.as_bytes()).is_some() {
+    /// A table of `entries` (`(start, length, id)` in `bytes`); a later entry for the same token
+    /// replaces an earlier one, as it does in a JSON object read into a map.
+    fn new(bytes: Vec<u8>, entries: &[(u32, u32, u32)]) -> Self {
+        let size = (entries.len() * 2).next_power_of_two().max(16);
+        let mut table = VocabTable { bytes, slots: vec![(0, 0, 0); size], mask: size - 1 };
+        for &(start, len, id) in entries {
+            if len == 0 {
                 continue;
             }
-            let mut i = Self::hash(token.as_bytes()) & table.mask;
-            while table.slots[i].1 != 0 {
+            let key = &table.bytes[start as usize..(start + len) as usize];
+            let mut i = Self::hash(key) & table.mask;
+            loop {
+                let slot = table.slots[i];
+                if slot.1 == 0 || &table.bytes[slot.0 as usize..(slot.0 + slot.1) as usize] == key {
+                    break;
+                }
                 i = (i + 1) & table.mask;
             }
-            table.slots[i] = (table.bytes.len() as u32, token.len() as u32, id);
-            table.bytes.extend_from_slice(token.as_bytes());
+            table.slots[i] = (start, len, id);
         }
         table
     }
@@ -358,6 +447,66 @@ impl VocabTable {
             }
             i = (i + 1) & self.mask;
         }
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.slots.iter().filter(|slot| slot.1 != 0).map(|&(start, len, id)| {
+            let key = &self.bytes[start as usize..(start + len) as usize];
+            (std::str::from_utf8(key).expect("vocabulary keys are JSON strings"), id)
+        })
+    }
+}
+
+/// A JSON object of tokens and ids, read into one buffer of key bytes as it is parsed.
+impl<'de> Deserialize<'de> for VocabTable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = VocabTable;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of tokens and ids")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<VocabTable, A::Error> {
+                let mut bytes = Vec::new();
+                let mut entries = Vec::new();
+                while let Some(Key(key)) = map.next_key::<Key>()? {
+                    let id: u32 = map.next_value()?;
+                    let (start, len) = (u32::try_from(bytes.len()), u32::try_from(key.len()));
+                    let (Ok(start), Ok(len)) = (start, len) else {
+                        return Err(serde::de::Error::custom("vocabulary over 4 GiB"));
+                    };
+                    bytes.extend_from_slice(key.as_bytes());
+                    entries.push((start, len, id));
+                }
+                Ok(VocabTable::new(bytes, &entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+/// A map key, borrowed from the JSON text unless it holds escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a token")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(v.to_owned().into()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(v.into()))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 

@@ -70,6 +70,40 @@ fn model2vec_form_matches_model2vec() {
     parity(&embedder, "reference-static-minilm-256-model2vec.json");
 }
 
+#[test]
+fn tokenizers_runs_what_the_native_tokenizer_does_not_take() {
+    // the same tokenizer with its normalizer wrapped in a Sequence: `tokenizers` runs it, with the
+    // same ids, so both forms still match their libraries
+    for (form, fixture_name) in
+        [("0_StaticEmbedding", "reference-static-minilm-256.json"), ("model2vec", "reference-static-minilm-256-model2vec.json")]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let source = model_dir(MODEL);
+        let folder = if form == "model2vec" {
+            for file in ["config.json", "model.safetensors"] {
+                link(&source.join("model2vec").join(file), &dir.path().join(file));
+            }
+            dir.path().to_path_buf()
+        } else {
+            for file in ["modules.json", "config_sentence_transformers.json", "1_Normalize"] {
+                link(&source.join(file), &dir.path().join(file));
+            }
+            std::fs::create_dir(dir.path().join(form)).unwrap();
+            link(&source.join(form).join("model.safetensors"), &dir.path().join(form).join("model.safetensors"));
+            dir.path().to_path_buf()
+        };
+        let tokenizer_dir = if form == "model2vec" { dir.path().to_path_buf() } else { dir.path().join(form) };
+        let source_tokenizer =
+            if form == "model2vec" { source.join("model2vec/tokenizer.json") } else { source.join(form).join("tokenizer.json") };
+        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(source_tokenizer).unwrap()).unwrap();
+        json["normalizer"] = serde_json::json!({"type": "Sequence", "normalizers": [json["normalizer"].clone()]});
+        std::fs::write(tokenizer_dir.join("tokenizer.json"), serde_json::to_vec(&json).unwrap()).unwrap();
+        let embedder = load_at(&folder);
+        assert!(!embedder.static_model().unwrap().native_tokenizer(), "{form}");
+        parity(&embedder, fixture_name);
+    }
+}
+
 fn link(from: &Path, to: &Path) {
     #[cfg(unix)]
     std::os::unix::fs::symlink(from, to).unwrap();
@@ -110,6 +144,8 @@ fn weights_stay_in_their_precision_and_info_says_static() {
     let (a, b) = (st.static_model().unwrap(), m2v.static_model().unwrap());
     assert_eq!((a.weights_dtype(), a.weights_bytes()), ("F32", 29525 * 256 * 4));
     assert_eq!((b.weights_dtype(), b.weights_bytes()), ("F16", 29525 * 256 * 2));
+    // both BERT WordPiece tokenizers run natively: no `tokenizers` tokenizer (7.6 MB) is kept
+    assert!(a.native_tokenizer() && b.native_tokenizer());
     for e in [&st, &m2v] {
         let info = e.info();
         assert_eq!((info.graph.kind, info.dimension, info.normalize), ("static", 256, true));

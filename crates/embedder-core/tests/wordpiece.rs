@@ -197,8 +197,10 @@ fn check(json: &Value, texts: &[String], what: &str) {
     let mut reference = Tokenizer::from_bytes(serde_json::to_vec(json).unwrap()).unwrap();
     // as a static model calls it (MiniLM's tokenizer.json pads to 128)
     reference.with_padding(None);
-    let native = BertWordPiece::for_tokenizer(&reference).unwrap_or_else(|| panic!("{what}: not taken natively"));
-    let limit = reference.get_truncation().map_or(usize::MAX, |t| t.max_length);
+    let (native, truncation) =
+        BertWordPiece::from_json(&serde_json::to_vec(json).unwrap()).unwrap_or_else(|| panic!("{what}: not taken natively"));
+    assert_eq!(truncation, reference.get_truncation().map(|t| t.max_length), "{what}");
+    let limit = truncation.unwrap_or(usize::MAX);
     let mut ids = Vec::new();
     let mut buffers = WordBuffers::default();
     for text in texts {
@@ -238,7 +240,7 @@ fn the_ids_of_tokenizers_under_every_setting() {
             }
         }
     }
-    // short words, another prefix, truncation, added tokens of other lengths and scripts
+    // short words, truncation, added tokens of other lengths and scripts
     let mut json = base.clone();
     json["model"]["max_input_chars_per_word"] = json!(5);
     check(&json, &texts, "max_input_chars_per_word 5");
@@ -246,9 +248,13 @@ fn the_ids_of_tokenizers_under_every_setting() {
     json["truncation"] = json!({"direction": "Right", "max_length": 7, "strategy": "LongestFirst", "stride": 0});
     check(&json, &texts, "truncation at 7");
     let mut json = base.clone();
-    let added = json["added_tokens"].as_array_mut().unwrap();
+    let vocab = json["model"]["vocab"].as_object_mut().unwrap();
     for (i, content) in ["[MASKED]", "<中>", "é"].iter().enumerate() {
-        added.push(json!({"id": 30522 + i, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}));
+        vocab.entry(*content).or_insert(json!(30522 + i));
+    }
+    for content in ["[MASKED]", "<中>", "é"] {
+        let id = json["model"]["vocab"][content].clone();
+        json["added_tokens"].as_array_mut().unwrap().push(json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}));
     }
     check(&json, &texts, "added tokens");
 }
@@ -256,7 +262,12 @@ fn the_ids_of_tokenizers_under_every_setting() {
 #[test]
 fn other_pipelines_are_left_to_tokenizers() {
     let base = tokenizer_json("all-MiniLM-L6-v2/tokenizer.json");
-    let taken = |json: &Value| BertWordPiece::for_tokenizer(&Tokenizer::from_bytes(serde_json::to_vec(json).unwrap()).unwrap()).is_some();
+    let taken = |json: &Value| {
+        let bytes = serde_json::to_vec(json).unwrap();
+        // every case is a tokenizer `tokenizers` loads
+        Tokenizer::from_bytes(&bytes).unwrap();
+        BertWordPiece::from_json(&bytes).is_some()
+    };
     assert!(taken(&base));
     let mut json = base.clone();
     json["added_tokens"][0]["lstrip"] = json!(true);
@@ -273,4 +284,28 @@ fn other_pipelines_are_left_to_tokenizers() {
     let mut json = base.clone();
     json["model"]["unk_token"] = json!("<unknown>");
     assert!(!taken(&json), "an unknown token outside the vocabulary");
+    let mut json = base.clone();
+    json["added_tokens"].as_array_mut().unwrap().push(json!({"id": 30522, "content": "<new>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}));
+    assert!(!taken(&json), "an added token outside the vocabulary");
+    let mut json = base.clone();
+    json["truncation"] = json!({"direction": "Left", "max_length": 7, "strategy": "LongestFirst", "stride": 0});
+    assert!(!taken(&json), "truncation at the left");
+    let mut json = base.clone();
+    json["model"] = json!({"type": "WordLevel", "vocab": base["model"]["vocab"].clone(), "unk_token": "[UNK]"});
+    assert!(!taken(&json), "another model");
+}
+
+#[test]
+fn the_vocabulary_reads_as_tokenizers_reads_it() {
+    // a token written with escapes, and one written twice (the later id wins, as in a map)
+    let mut text = std::fs::read_to_string(shared_dir().join("models/all-MiniLM-L6-v2/tokenizer.json")).unwrap();
+    assert!(text.contains("\"hello\":7592,") && text.contains("\"world\":"));
+    text = text.replacen("\"hello\":", "\"h\\u0065llo\":", 1).replacen("\"world\":", "\"world\":7592,\"world\":", 1);
+    let mut reference = Tokenizer::from_bytes(text.as_bytes()).unwrap();
+    reference.with_padding(None);
+    let (native, _) = BertWordPiece::from_json(text.as_bytes()).unwrap();
+    let mut ids = Vec::new();
+    native.encode("hello world", usize::MAX, &mut ids, &mut WordBuffers::default());
+    assert_eq!(ids, reference.encode("hello world", false).unwrap().get_ids());
+    assert_eq!(native.tokens().count(), reference.get_vocab(true).len());
 }
