@@ -131,3 +131,20 @@ test('the README stays a front door: under 15,000 characters, the depth in docs/
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
   assert.ok(readme.length < 15000, `README.md has ${readme.length} characters`)
 })
+
+test('loading the package loads neither node:crypto nor node:worker_threads (2.3 and 1.8 MB of memory)', () => {
+  // a script file, not -e: `node -e` loads crypto itself
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rag-native-load-'))
+  try {
+    const script = path.join(dir, 'load.js')
+    fs.writeFileSync(
+      script,
+      `require(${JSON.stringify(root)}); console.log(JSON.stringify(process.moduleLoadList.filter((m) => /^NativeModule (crypto|worker_threads)$/.test(m))))`,
+    )
+    const run = spawnSync(process.execPath, [script], { encoding: 'utf8' })
+    assert.equal(run.status, 0, run.stderr)
+    assert.deepEqual(JSON.parse(run.stdout), [])
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})

