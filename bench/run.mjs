@@ -299,8 +299,9 @@ async function main() {
       const vsMinilm = minilm ? `, ${(r.docsPerSec / minilm.docsPerSec).toFixed(0)}× native (MiniLM fp32) in calls of ${BATCH_SIZE}` : ''
       out.push(
         `- ${r.system}: ${fmt(r.docsPerSec, 0)} docs/s in calls of ${BATCH_SIZE}, ${fmt(r.docsPerSecLarge, 0)} docs/s in calls of ` +
-          `${LARGE_CALL_SIZE.toLocaleString('en-US')}${vsMinilm}; loading the model added ${fmt(r.rssLoadedMb, 1)} MB of RSS to the process` +
-          (minilm ? ` (MiniLM fp32: ${fmt(minilm.rssLoadedMb, 1)} MB)` : ''),
+          `${LARGE_CALL_SIZE.toLocaleString('en-US')}${vsMinilm}; loading the package and the model added ${fmt(r.rssLoadedMb, 1)} MB of RSS ` +
+          `to the process, the model ${fmt(r.rssModelMb, 1)} MB of it` +
+          (minilm ? ` (MiniLM fp32: ${fmt(minilm.rssLoadedMb, 1)} and ${fmt(minilm.rssModelMb, 1)} MB)` : ''),
       )
     }
     out.push('')

@@ -42,6 +42,7 @@ function peakRssMb() {
  */
 async function openNative(cfg, dtype, modelFile) {
   const { Embedder } = require(REPO_ROOT)
+  const rssImportedMb = process.memoryUsage().rss / 2 ** 20
   const embedder = await Embedder.create({ model: cfg.model, threads: cfg.threads, dtype, modelFile })
   const info = embedder.modelInfo
   const graph = {
@@ -51,6 +52,7 @@ async function openNative(cfg, dtype, modelFile) {
   }[info.graph.kind]?.() ?? path.relative(cfg.model, info.onnxPath)
   return {
     detail: `@rag-native/embedder (${graph}, ${info.threads} threads)`,
+    rssImportedMb,
     async batch(texts) {
       const t0 = performance.now()
       const vectors = await embedder.embedBatch(texts, { output: 'float32' })
@@ -215,6 +217,8 @@ async function main() {
   const coldStartMs = performance.now()
   // what loading the engine and its model added to this process (Node and the queries before it)
   const rssLoadedMb = process.memoryUsage().rss / 2 ** 20 - rssStartMb
+  // the model's part of it (the package's code and Node modules it loads come before the model)
+  const rssModelMb = sys.rssImportedMb === undefined ? null : rssStartMb + rssLoadedMb - sys.rssImportedMb
   log(`cold start ${coldStartMs.toFixed(0)} ms (${first.vector.length} dimensions)`)
 
   const corpus = loadCorpus(cfg.dataset, cfg.docs)
@@ -269,6 +273,7 @@ async function main() {
     secondsLarge,
     docsPerSecLarge: secondsLarge === null ? null : texts.length / secondsLarge,
     rssLoadedMb,
+    rssModelMb,
     secondsArray,
     docsPerSecArray: secondsArray === null ? null : texts.length / secondsArray,
     latencyMs: {
