@@ -30,6 +30,11 @@ use std::ops::ControlFlow;
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use tokenizers::decoders::DecoderWrapper;
+use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::processors::PostProcessorWrapper;
+use tokenizers::{PaddingParams, TruncationDirection, TruncationParams, TruncationStrategy};
 use unicode_categories::UnicodeCategories;
 use unicode_normalization_alignments::UnicodeNormalization;
 
@@ -65,17 +70,26 @@ impl BertWordPiece {
     /// maps' memory to the allocator, and take longer.
     pub fn from_json(bytes: &[u8]) -> Option<(Self, Option<usize>)> {
         let file: TokenizerFile = serde_json::from_slice(bytes).ok()?;
-        let normalizer = file.normalizer?;
-        if normalizer.kind != "BertNormalizer" || file.pre_tokenizer?.kind != "BertPreTokenizer" {
+        if file.version.as_deref().is_some_and(|v| v != "1.0") {
+            return None;
+        }
+        let Some(NormalizerWrapper::BertNormalizer(normalizer)) = file.normalizer else {
+            return None;
+        };
+        if !matches!(file.pre_tokenizer, Some(PreTokenizerWrapper::BertPreTokenizer(_))) {
             return None;
         }
         let model = file.model;
-        if model.kind.as_deref().is_some_and(|k| k != "WordPiece") {
+        if model.kind != "WordPiece" {
             return None;
         }
         let truncation = match file.truncation {
             None => None,
-            Some(t) if t.direction == "Right" && matches!(t.strategy.as_str(), "LongestFirst" | "OnlyFirst") && t.stride < t.max_length => {
+            Some(t)
+                if t.direction == TruncationDirection::Right
+                    && matches!(t.strategy, TruncationStrategy::LongestFirst | TruncationStrategy::OnlyFirst)
+                    && t.stride < t.max_length =>
+            {
                 Some(t.max_length)
             }
             Some(_) => return None,
@@ -331,73 +345,57 @@ fn is_chinese_char(c: char) -> bool {
     )
 }
 
-/// The parts of a `tokenizer.json` this module reads; `tokenizers` ignores unknown fields too.
+/// A `tokenizer.json` as `tokenizers` reads it (unknown fields ignored, as it ignores them), with
+/// its own types for every part but the model, whose vocabulary goes straight into the table: a
+/// file it would refuse is refused here too, and left to it to say why.
 #[derive(Deserialize)]
 struct TokenizerFile {
-    normalizer: Option<NormalizerFile>,
-    pre_tokenizer: Option<Tagged>,
-    model: ModelFile,
+    version: Option<String>,
+    truncation: Option<TruncationParams>,
+    #[allow(dead_code)]
+    padding: Option<PaddingParams>,
     #[serde(default)]
     added_tokens: Vec<AddedTokenFile>,
-    truncation: Option<TruncationFile>,
+    normalizer: Option<NormalizerWrapper>,
+    pre_tokenizer: Option<PreTokenizerWrapper>,
+    model: ModelFile,
+    #[allow(dead_code)]
+    decoder: Option<DecoderWrapper>,
+    #[allow(dead_code)]
+    post_processor: Option<PostProcessorWrapper>,
 }
 
-#[derive(Deserialize)]
-struct Tagged {
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-/// `BertNormalizer`'s fields, all of them: anything else is another normalizer.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NormalizerFile {
-    #[serde(rename = "type")]
-    kind: String,
-    clean_text: bool,
-    handle_chinese_chars: bool,
-    strip_accents: Option<bool>,
-    lowercase: bool,
-}
-
-/// `WordPiece`'s fields (its `type` may be left out); other models lack some of them.
+/// `WordPiece`'s fields, its `type` included: without one, `tokenizers` tries other models first.
 #[derive(Deserialize)]
 struct ModelFile {
     #[serde(rename = "type")]
-    kind: Option<String>,
+    kind: String,
     unk_token: String,
     continuing_subword_prefix: String,
     max_input_chars_per_word: usize,
     vocab: VocabTable,
 }
 
+/// An entry of `added_tokens`, every field required as `tokenizers` requires them.
 #[derive(Deserialize)]
 struct AddedTokenFile {
+    #[allow(dead_code)]
+    id: u32,
     content: String,
     single_word: bool,
     lstrip: bool,
     rstrip: bool,
     normalized: bool,
-}
-
-#[derive(Deserialize)]
-struct TruncationFile {
-    #[serde(default = "right")]
-    direction: String,
-    max_length: usize,
-    strategy: String,
-    stride: usize,
-}
-
-fn right() -> String {
-    "Right".into()
+    #[allow(dead_code)]
+    special: bool,
 }
 
 /// A vocabulary as one open-addressing table over one buffer of key bytes: about 1 MB for 30,000
 /// tokens where a `HashMap<String, u32>` takes 2.7 MB (a heap block per key).
 struct VocabTable {
     bytes: Vec<u8>,
-    /// `(start, length, id)`; length 0 marks an empty slot (no token is empty).
+    /// `(start, length, id)`; length 0 marks an empty slot (no token is empty: a vocabulary with
+    /// one is not read).
     slots: Vec<(u32, u32, u32)>,
     mask: usize,
 }
@@ -409,9 +407,6 @@ impl VocabTable {
         let size = (entries.len() * 2).next_power_of_two().max(16);
         let mut table = VocabTable { bytes, slots: vec![(0, 0, 0); size], mask: size - 1 };
         for &(start, len, id) in entries {
-            if len == 0 {
-                continue;
-            }
             let key = &table.bytes[start as usize..(start + len) as usize];
             let mut i = Self::hash(key) & table.mask;
             loop {
@@ -471,6 +466,11 @@ impl<'de> Deserialize<'de> for VocabTable {
                 let mut entries = Vec::new();
                 while let Some(Key(key)) = map.next_key::<Key>()? {
                     let id: u32 = map.next_value()?;
+                    if key.is_empty() {
+                        // `tokenizers` keeps it (a token no text matches, but counted by the
+                        // checks of the vocabulary): left to it
+                        return Err(serde::de::Error::custom("an empty token"));
+                    }
                     let (start, len) = (u32::try_from(bytes.len()), u32::try_from(key.len()));
                     let (Ok(start), Ok(len)) = (start, len) else {
                         return Err(serde::de::Error::custom("vocabulary over 4 GiB"));

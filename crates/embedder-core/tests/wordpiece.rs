@@ -293,6 +293,33 @@ fn other_pipelines_are_left_to_tokenizers() {
     let mut json = base.clone();
     json["model"] = json!({"type": "WordLevel", "vocab": base["model"]["vocab"].clone(), "unk_token": "[UNK]"});
     assert!(!taken(&json), "another model");
+    // without a type, tokenizers tries BPE first: with `merges` it runs BPE on these fields
+    let mut json = base.clone();
+    json["model"].as_object_mut().unwrap().remove("type");
+    json["model"]["merges"] = json!([]);
+    assert!(!taken(&json), "a model without a type");
+    // an empty token matches no text but counts in the checks of the vocabulary
+    let mut json = base.clone();
+    json["model"]["vocab"][""] = json!(40000);
+    assert!(!taken(&json), "an empty token");
+
+    // what tokenizers refuses is refused too (and left to it to say why)
+    let refused = |json: &Value| {
+        let bytes = serde_json::to_vec(json).unwrap();
+        Tokenizer::from_bytes(&bytes).is_err() && BertWordPiece::from_json(&bytes).is_none()
+    };
+    let mut json = base.clone();
+    json["version"] = json!("2.0");
+    assert!(refused(&json), "another version");
+    let mut json = base.clone();
+    json["added_tokens"][0].as_object_mut().unwrap().remove("special");
+    assert!(refused(&json), "an added token without `special`");
+    let mut json = base.clone();
+    json["decoder"] = json!({"type": "NoSuchDecoder"});
+    assert!(refused(&json), "an unknown decoder");
+    let mut json = base.clone();
+    json["padding"] = json!({"strategy": "sometimes"});
+    assert!(refused(&json), "padding it cannot read");
 }
 
 #[test]
