@@ -279,7 +279,7 @@ impl StaticModel {
         // `max_length` replaces; model2vec applies its own `max_length` after tokenizing.
         let replaced = max_length.filter(|_| folder.form == StaticForm::SentenceTransformers);
         let (tokenizer, max_tokens) = match BertWordPiece::from_json(&bytes) {
-            Some((wordpiece, truncation)) => (TextTokenizer::Native(wordpiece), replaced.or(truncation)),
+            Some(file) => (TextTokenizer::Native(file.tokenizer), replaced.or(file.truncation)),
             None => {
                 let mut tokenizer = Tokenizer::from_bytes(&bytes)
                     .map_err(|e| Error::invalid(&folder.tokenizer, format!("not a usable tokenizer.json: {e}")))?;

@@ -4,9 +4,23 @@ use std::path::{Path, PathBuf};
 
 use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
-use tokenizers::{Encoding, PostProcessor, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::processors::PostProcessorWrapper;
+use tokenizers::{Encoding, PostProcessor, Token, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::error::{Error, Result};
+use crate::wordpiece::{BertWordPiece, WordBuffers};
+
+/// `max_length` must leave room for the special tokens (`tokenizers` subtracts them unchecked: a
+/// shorter length wraps around and disables truncation).
+fn check_max_length(path: &Path, max_length: usize, special: usize) -> Result<()> {
+    if max_length < special.max(1) {
+        return Err(Error::invalid(
+            path,
+            format!("cannot truncate at {max_length} tokens (max_seq_length): the tokenizer adds {special} special tokens to every text"),
+        ));
+    }
+    Ok(())
+}
 
 /// One tokenized text, unpadded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,37 +40,91 @@ impl TokenizedText {
 }
 
 pub struct TextTokenizer {
-    inner: Tokenizer,
+    inner: Inner,
     path: PathBuf,
     do_lower_case: bool,
-    /// Bytes of text tokenized first when a text is much longer (see `encode_one`); `None` when
-    /// this tokenizer's parts are not known to keep a prefix's tokens unchanged.
-    prefix_bytes: Option<usize>,
+}
+
+enum Inner {
+    /// BERT WordPiece, natively ([`crate::wordpiece`]): no `tokenizers` tokenizer in memory.
+    Native {
+        wordpiece: BertWordPiece,
+        template: Template,
+        /// Tokens of the text itself a sequence keeps: `max_seq_length` less the special tokens.
+        limit: usize,
+    },
+    /// Any other `tokenizer.json`, through `tokenizers`.
+    Library {
+        tokenizer: Box<Tokenizer>,
+        /// Bytes of text tokenized first when a text is much longer (see `encode_one`); `None`
+        /// when this tokenizer's parts are not known to keep a prefix's tokens unchanged.
+        prefix_bytes: Option<usize>,
+    },
+}
+
+/// What a post-processor puts around the tokens of one text: `(id, type id)` before and after,
+/// and the type id of the text's own tokens.
+#[derive(Default)]
+struct Template {
+    before: Vec<(u32, u32)>,
+    after: Vec<(u32, u32)>,
+    type_id: u32,
+}
+
+impl Template {
+    /// `processor`'s template, read from what it does to two stand-in tokens; `None` when it does
+    /// anything but add tokens around them.
+    fn of(processor: Option<&PostProcessorWrapper>) -> Option<Template> {
+        let Some(processor) = processor else {
+            return Some(Template::default());
+        };
+        const STAND_IN: [u32; 2] = [u32::MAX - 1, u32::MAX];
+        let tokens = STAND_IN.iter().map(|&id| Token::new(id, String::new(), (0, 0))).collect();
+        let out = processor.process(Encoding::from_tokens(tokens, 0), None, true).ok()?;
+        let (ids, types) = (out.get_ids(), out.get_type_ids());
+        let at = ids.windows(2).position(|w| w == STAND_IN)?;
+        if types[at] != types[at + 1] {
+            return None;
+        }
+        let specials = |range: std::ops::Range<usize>| -> Option<Vec<(u32, u32)>> {
+            range.map(|i| (!STAND_IN.contains(&ids[i])).then_some((ids[i], types[i]))).collect()
+        };
+        Some(Template { before: specials(0..at)?, after: specials(at + 2..ids.len())?, type_id: types[at] })
+    }
+
+    fn len(&self) -> usize {
+        self.before.len() + self.after.len()
+    }
 }
 
 impl TextTokenizer {
     pub fn from_file(path: &Path, max_length: usize, do_lower_case: bool) -> Result<Self> {
         let bytes = crate::files::read_model_file(path, crate::files::FileKind::Tokenizer)?
             .ok_or_else(|| Error::ModelNotFound { what: "tokenizer (tokenizer.json)".into(), looked_at: vec![path.to_path_buf()] })?;
-        let inner = Tokenizer::from_bytes(&bytes).map_err(|e| Error::invalid(path, format!("not a usable tokenizer.json: {e}")))?;
-        Self::new(inner, path.to_path_buf(), max_length, do_lower_case)
+        Self::from_bytes(&bytes, path.to_path_buf(), max_length, do_lower_case)
     }
 
+    /// The native tokenizer when the `tokenizer.json` is BERT WordPiece (its own truncation
+    /// replaced by `max_length`), else `tokenizers`.
+    pub fn from_bytes(bytes: &[u8], path: PathBuf, max_length: usize, do_lower_case: bool) -> Result<Self> {
+        if let Some(file) = BertWordPiece::from_json(bytes) {
+            if let Some(template) = Template::of(file.post_processor.as_ref()) {
+                let special = template.len();
+                check_max_length(&path, max_length, special)?;
+                let inner = Inner::Native { wordpiece: file.tokenizer, template, limit: max_length - special };
+                return Ok(TextTokenizer { inner, path, do_lower_case });
+            }
+        }
+        let inner = Tokenizer::from_bytes(bytes).map_err(|e| Error::invalid(&path, format!("not a usable tokenizer.json: {e}")))?;
+        Self::new(inner, path, max_length, do_lower_case)
+    }
+
+    /// `tokenizers` running `inner`.
     pub fn new(mut inner: Tokenizer, path: PathBuf, max_length: usize, do_lower_case: bool) -> Result<Self> {
         // Padding is ours to do per batch; truncation follows the model's max_seq_length whatever
         // tokenizer.json carries.
         inner.with_padding(None);
-        // tokenizers subtracts the special tokens from max_length unchecked (a shorter length
-        // wraps around and disables truncation)
-        let special = inner.get_post_processor().map_or(0, |p| p.added_tokens(false));
-        if max_length < special.max(1) {
-            return Err(Error::invalid(
-                &path,
-                format!(
-                    "cannot truncate at {max_length} tokens (max_seq_length): the tokenizer adds {special} special tokens to every text"
-                ),
-            ));
-        }
+        check_max_length(&path, max_length, inner.get_post_processor().map_or(0, |p| p.added_tokens(false)))?;
         inner
             .with_truncation(Some(TruncationParams {
                 max_length,
@@ -66,7 +134,12 @@ impl TextTokenizer {
             }))
             .map_err(|e| Error::invalid(&path, format!("cannot truncate at {max_length} tokens: {e}")))?;
         let prefix_bytes = splits_at_spaces(&inner).then(|| max_length.saturating_mul(16).max(1024));
-        Ok(TextTokenizer { inner, path, do_lower_case, prefix_bytes })
+        Ok(TextTokenizer { inner: Inner::Library { tokenizer: Box::new(inner), prefix_bytes }, path, do_lower_case })
+    }
+
+    /// Whether the engine's own WordPiece tokenizer runs (no `tokenizers` tokenizer in memory).
+    pub fn is_native(&self) -> bool {
+        matches!(self.inner, Inner::Native { .. })
     }
 
     /// Fails when the tokenizer can produce ids past the model's embedding table: a tokenizer.json
@@ -75,7 +148,14 @@ impl TextTokenizer {
         let Some(vocab_size) = vocab_size else {
             return Ok(());
         };
-        let Some(largest) = self.inner.get_vocab(true).into_values().max() else {
+        let largest = match &self.inner {
+            Inner::Native { wordpiece, template, .. } => {
+                let specials = template.before.iter().chain(&template.after).map(|&(id, _)| id);
+                wordpiece.tokens().map(|(_, id)| id).chain(specials).max()
+            }
+            Inner::Library { tokenizer, .. } => tokenizer.get_vocab(true).into_values().max(),
+        };
+        let Some(largest) = largest else {
             return Ok(());
         };
         if largest as usize >= vocab_size {
@@ -112,29 +192,32 @@ impl TextTokenizer {
     /// threads fight ONNX Runtime's spinning intra-op threads for the same cores and halve
     /// throughput, while tokenizing costs under 1% of inference.
     pub fn encode_batch<S: AsRef<str>>(&self, prompt: &str, texts: &[S]) -> Result<Vec<TokenizedText>> {
+        let mut buffers = WordBuffers::default();
         texts
             .iter()
             .map(|text| {
-                let encoding = self
-                    .encode_one(self.prepare(prompt, text.as_ref()))
-                    .map_err(|e| Error::Runtime(format!("tokenizer {} failed: {e}", self.path.display())))?;
-                Ok(TokenizedText { ids: encoding.get_ids().to_vec(), type_ids: encoding.get_type_ids().to_vec() })
+                let text = self.prepare(prompt, text.as_ref());
+                match &self.inner {
+                    Inner::Native { wordpiece, template, limit } => {
+                        let mut ids = Vec::with_capacity(template.len() + (text.len() / 4).min(*limit));
+                        ids.extend(template.before.iter().map(|&(id, _)| id));
+                        wordpiece.encode(&text, template.before.len() + limit, &mut ids, &mut buffers);
+                        let own = ids.len() - template.before.len();
+                        ids.extend(template.after.iter().map(|&(id, _)| id));
+                        let mut type_ids = Vec::with_capacity(ids.len());
+                        type_ids.extend(template.before.iter().map(|&(_, t)| t));
+                        type_ids.extend(std::iter::repeat_n(template.type_id, own));
+                        type_ids.extend(template.after.iter().map(|&(_, t)| t));
+                        Ok(TokenizedText { ids, type_ids })
+                    }
+                    Inner::Library { tokenizer, prefix_bytes } => {
+                        let encoding = encode_one(tokenizer, *prefix_bytes, text)
+                            .map_err(|e| Error::Runtime(format!("tokenizer {} failed: {e}", self.path.display())))?;
+                        Ok(TokenizedText { ids: encoding.get_ids().to_vec(), type_ids: encoding.get_type_ids().to_vec() })
+                    }
+                }
             })
             .collect()
-    }
-
-    /// The tokens of `text`, truncated. A text far longer than `max_length` tokens can take is
-    /// tokenized from a prefix (4× longer on each try) when the prefix's kept tokens end before a
-    /// space between two words of the prefix: the words before that space tokenize the same
-    /// whatever follows, so the kept tokens are those of the whole text. Tokenizing all of a
-    /// 10 MB text took 7 s and 1 GB to keep 256 tokens.
-    fn encode_one(&self, text: String) -> tokenizers::Result<Encoding> {
-        if let Some(cut) = self.prefix_bytes {
-            if let Some(encoding) = encode_prefix(&self.inner, &text, cut, true)? {
-                return Ok(encoding);
-            }
-        }
-        self.inner.encode(text, true)
     }
 
     /// Tokens the prompt occupies at the start of a text, the [CLS] token included: what
@@ -146,6 +229,20 @@ impl TextTokenizer {
         let tokens = self.encode_batch("", &[prompt])?;
         Ok(tokens[0].len().saturating_sub(1))
     }
+}
+
+/// The tokens of `text`, truncated. A text far longer than `max_length` tokens can take is
+/// tokenized from a prefix (4× longer on each try) when the prefix's kept tokens end before a
+/// space between two words of the prefix: the words before that space tokenize the same
+/// whatever follows, so the kept tokens are those of the whole text. Tokenizing all of a
+/// 10 MB text took 7 s and 1 GB to keep 256 tokens.
+fn encode_one(tokenizer: &Tokenizer, prefix_bytes: Option<usize>, text: String) -> tokenizers::Result<Encoding> {
+    if let Some(cut) = prefix_bytes {
+        if let Some(encoding) = encode_prefix(tokenizer, &text, cut, true)? {
+            return Ok(encoding);
+        }
+    }
+    tokenizer.encode(text, true)
 }
 
 /// The tokens of `text` from a prefix of it (`cut` bytes, 4× longer on each try), when the

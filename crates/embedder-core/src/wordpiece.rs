@@ -54,6 +54,15 @@ pub struct BertWordPiece {
     added_first: [u64; 4],
 }
 
+/// A BERT WordPiece `tokenizer.json`, read.
+pub struct WordPieceFile {
+    pub tokenizer: BertWordPiece,
+    /// Tokens its truncation keeps (at the right), when it truncates.
+    pub truncation: Option<usize>,
+    /// What it adds around a text's tokens when asked for special tokens.
+    pub post_processor: Option<PostProcessorWrapper>,
+}
+
 /// Buffers a thread reuses from text to text.
 #[derive(Default)]
 pub struct WordBuffers {
@@ -64,11 +73,10 @@ pub struct WordBuffers {
 }
 
 impl BertWordPiece {
-    /// The native tokenizer a `tokenizer.json` describes, with the length its truncation keeps
-    /// (at the right), when it is exactly the pipeline this module repeats. Read with `serde`
-    /// straight into the vocabulary table: loading `tokenizers` only to drop it would leave its
-    /// maps' memory to the allocator, and take longer.
-    pub fn from_json(bytes: &[u8]) -> Option<(Self, Option<usize>)> {
+    /// The native tokenizer a `tokenizer.json` describes, when it is exactly the pipeline this
+    /// module repeats. Read with `serde` straight into the vocabulary table: loading `tokenizers`
+    /// only to drop it would leave its maps' memory to the allocator, and take longer.
+    pub fn from_json(bytes: &[u8]) -> Option<WordPieceFile> {
         let file: TokenizerFile = serde_json::from_slice(bytes).ok()?;
         if file.version.as_deref().is_some_and(|v| v != "1.0") {
             return None;
@@ -124,7 +132,7 @@ impl BertWordPiece {
             added,
             added_first,
         };
-        Some((tokenizer, truncation))
+        Some(WordPieceFile { tokenizer, truncation, post_processor: file.post_processor })
     }
 
     /// The unknown token's id.
@@ -361,7 +369,6 @@ struct TokenizerFile {
     model: ModelFile,
     #[allow(dead_code)]
     decoder: Option<DecoderWrapper>,
-    #[allow(dead_code)]
     post_processor: Option<PostProcessorWrapper>,
 }
 

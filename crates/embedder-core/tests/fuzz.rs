@@ -479,10 +479,16 @@ proptest! {
         whole
             .with_truncation(Some(tokenizers::TruncationParams { max_length, ..Default::default() }))
             .unwrap();
-        let tok = TextTokenizer::new(whole.clone(), path, max_length, false).unwrap();
-        let got = tok.encode_batch("", &[&text]).unwrap().remove(0);
+        // tokenizers from a prefix, and the native WordPiece tokenizer (which stops at the limit)
+        let library = TextTokenizer::new(whole.clone(), path.clone(), max_length, false).unwrap();
+        let native = TextTokenizer::from_file(&path, max_length, false).unwrap();
+        prop_assert!(native.is_native());
         let stripped = text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
         let want = whole.encode(stripped, true).unwrap();
-        prop_assert_eq!(&got.ids, &want.get_ids().to_vec(), "{} bytes at max_length {}", text.len(), max_length);
+        for tok in [&library, &native] {
+            let got = tok.encode_batch("", &[&text]).unwrap().remove(0);
+            prop_assert_eq!(&got.ids, &want.get_ids().to_vec(), "{} bytes at max_length {}", text.len(), max_length);
+            prop_assert_eq!(&got.type_ids, &want.get_type_ids().to_vec());
+        }
     }
 }

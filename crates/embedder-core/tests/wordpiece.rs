@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use embedder_core::tokenize::TextTokenizer;
 use embedder_core::wordpiece::{BertWordPiece, WordBuffers};
 use serde_json::{json, Value};
 use tokenizers::Tokenizer;
@@ -197,8 +198,8 @@ fn check(json: &Value, texts: &[String], what: &str) {
     let mut reference = Tokenizer::from_bytes(serde_json::to_vec(json).unwrap()).unwrap();
     // as a static model calls it (MiniLM's tokenizer.json pads to 128)
     reference.with_padding(None);
-    let (native, truncation) =
-        BertWordPiece::from_json(&serde_json::to_vec(json).unwrap()).unwrap_or_else(|| panic!("{what}: not taken natively"));
+    let file = BertWordPiece::from_json(&serde_json::to_vec(json).unwrap()).unwrap_or_else(|| panic!("{what}: not taken natively"));
+    let (native, truncation) = (file.tokenizer, file.truncation);
     assert_eq!(truncation, reference.get_truncation().map(|t| t.max_length), "{what}");
     let limit = truncation.unwrap_or(usize::MAX);
     let mut ids = Vec::new();
@@ -330,9 +331,34 @@ fn the_vocabulary_reads_as_tokenizers_reads_it() {
     text = text.replacen("\"hello\":", "\"h\\u0065llo\":", 1).replacen("\"world\":", "\"world\":7592,\"world\":", 1);
     let mut reference = Tokenizer::from_bytes(text.as_bytes()).unwrap();
     reference.with_padding(None);
-    let (native, _) = BertWordPiece::from_json(text.as_bytes()).unwrap();
+    let native = BertWordPiece::from_json(text.as_bytes()).unwrap().tokenizer;
     let mut ids = Vec::new();
     native.encode("hello world", usize::MAX, &mut ids, &mut WordBuffers::default());
     assert_eq!(ids, reference.encode("hello world", false).unwrap().get_ids());
     assert_eq!(native.tokens().count(), reference.get_vocab(true).len());
+}
+
+#[test]
+fn transformer_models_get_the_ids_and_type_ids_of_tokenizers() {
+    // the tokenizer a transformer model runs: special tokens from the post-processor, truncation
+    // at max_seq_length, sentence-transformers' stripping and lowercasing; the same tokenizer.json
+    // run by tokenizers is the reference
+    let texts = texts();
+    for model in ["all-MiniLM-L6-v2", "tiny-bert-cls", "tiny-bert-dense", "medical-embedder-v1"] {
+        let path = model_dir(model).join("tokenizer.json");
+        for (max_length, lower) in [(2, false), (3, true), (9, false), (128, false), (256, true), (512, false)] {
+            let native = TextTokenizer::from_file(&path, max_length, lower).unwrap();
+            assert!(native.is_native(), "{model}");
+            let library = TextTokenizer::new(Tokenizer::from_file(&path).unwrap(), path.clone(), max_length, lower).unwrap();
+            let prompt = if lower { "query: " } else { "" };
+            let got = native.encode_batch(prompt, &texts).unwrap();
+            let want = library.encode_batch(prompt, &texts).unwrap();
+            for ((text, got), want) in texts.iter().zip(got).zip(want) {
+                assert_eq!(got, want, "{model} at {max_length}: {text:?}");
+            }
+            assert_eq!(native.prompt_length("Represent this: ").unwrap(), library.prompt_length("Represent this: ").unwrap());
+        }
+        // [CLS] and [SEP] do not fit in one token
+        assert_eq!(TextTokenizer::from_file(&path, 1, false).err().unwrap().code(), "ERR_MODEL_INVALID");
+    }
 }
