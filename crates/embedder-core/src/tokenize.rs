@@ -73,14 +73,20 @@ struct Template {
 
 impl Template {
     /// `processor`'s template, read from what it does to two stand-in tokens; `None` when it does
-    /// anything but add tokens around them.
+    /// anything but add tokens around them, or adds another number of tokens than `tokenizers`
+    /// leaves room for when it truncates (a `Sequence` can: its later members see the pieces an
+    /// earlier template made as a pair).
     fn of(processor: Option<&PostProcessorWrapper>) -> Option<Template> {
         let Some(processor) = processor else {
             return Some(Template::default());
         };
         const STAND_IN: [u32; 2] = [u32::MAX - 1, u32::MAX];
         let tokens = STAND_IN.iter().map(|&id| Token::new(id, String::new(), (0, 0))).collect();
-        let out = processor.process(Encoding::from_tokens(tokens, 0), None, true).ok()?;
+        // a template naming a special token it does not define panics in `tokenizers`
+        let out =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| processor.process(Encoding::from_tokens(tokens, 0), None, true)))
+                .ok()?
+                .ok()?;
         let (ids, types) = (out.get_ids(), out.get_type_ids());
         let at = ids.windows(2).position(|w| w == STAND_IN)?;
         if types[at] != types[at + 1] {
@@ -89,7 +95,12 @@ impl Template {
         let specials = |range: std::ops::Range<usize>| -> Option<Vec<(u32, u32)>> {
             range.map(|i| (!STAND_IN.contains(&ids[i])).then_some((ids[i], types[i]))).collect()
         };
-        Some(Template { before: specials(0..at)?, after: specials(at + 2..ids.len())?, type_id: types[at] })
+        let template = Template { before: specials(0..at)?, after: specials(at + 2..ids.len())?, type_id: types[at] };
+        (template.len() == processor.added_tokens(false)).then_some(template)
+    }
+
+    fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.before.iter().chain(&self.after).map(|&(id, _)| id)
     }
 
     fn len(&self) -> usize {
@@ -148,12 +159,13 @@ impl TextTokenizer {
         let Some(vocab_size) = vocab_size else {
             return Ok(());
         };
+        // the vocabulary and the special tokens the post-processor adds
         let largest = match &self.inner {
-            Inner::Native { wordpiece, template, .. } => {
-                let specials = template.before.iter().chain(&template.after).map(|&(id, _)| id);
-                wordpiece.tokens().map(|(_, id)| id).chain(specials).max()
+            Inner::Native { wordpiece, template, .. } => wordpiece.tokens().map(|(_, id)| id).chain(template.ids()).max(),
+            Inner::Library { tokenizer, .. } => {
+                let template = Template::of(tokenizer.get_post_processor()).unwrap_or_default();
+                tokenizer.get_vocab(true).into_values().chain(template.ids()).max()
             }
-            Inner::Library { tokenizer, .. } => tokenizer.get_vocab(true).into_values().max(),
         };
         let Some(largest) = largest else {
             return Ok(());

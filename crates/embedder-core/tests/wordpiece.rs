@@ -362,3 +362,54 @@ fn transformer_models_get_the_ids_and_type_ids_of_tokenizers() {
         assert_eq!(TextTokenizer::from_file(&path, 1, false).err().unwrap().code(), "ERR_MODEL_INVALID");
     }
 }
+
+#[test]
+fn post_processors_it_cannot_read_as_a_template_are_left_to_tokenizers() {
+    let path = model_dir("all-MiniLM-L6-v2").join("tokenizer.json");
+    let base: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let special = |name: &str, id: u32| json!({"id": name, "ids": [id], "tokens": [name]});
+    let template = |single: Value, pair: Value| {
+        json!({"type": "TemplateProcessing", "single": single, "pair": pair,
+               "special_tokens": {"[CLS]": special("[CLS]", 101), "[SEP]": special("[SEP]", 102)}})
+    };
+    let sequence_a = |type_id: u32| json!({"Sequence": {"id": "A", "type_id": type_id}});
+    let sequence_b = json!({"Sequence": {"id": "B", "type_id": 1}});
+    let token = |id: &str, type_id: u32| json!({"SpecialToken": {"id": id, "type_id": type_id}});
+    let load = |json: &Value, max_length: usize| {
+        TextTokenizer::from_bytes(&serde_json::to_vec(json).unwrap(), path.clone(), max_length, false).unwrap()
+    };
+
+    // a Sequence whose second template sees the first one's pieces as a pair: it adds 4 tokens
+    // where tokenizers leaves room for 2 when it truncates
+    let mut json = base.clone();
+    json["post_processor"] = json!({"type": "Sequence", "processors": [
+        template(json!([token("[CLS]", 0), sequence_a(0)]), json!([token("[CLS]", 0), sequence_a(0), sequence_b.clone()])),
+        template(json!([sequence_a(1), token("[SEP]", 1)]), json!([token("[CLS]", 0), sequence_a(0), token("[SEP]", 0), sequence_b.clone(), token("[SEP]", 1)])),
+    ]});
+    let tok = load(&json, 7);
+    assert!(!tok.is_native());
+    let mut reference = Tokenizer::from_bytes(serde_json::to_vec(&json).unwrap()).unwrap();
+    reference.with_padding(None);
+    reference.with_truncation(Some(tokenizers::TruncationParams { max_length: 7, ..Default::default() })).unwrap();
+    let text = "x [SEP] y [CLS] z";
+    let got = tok.encode_batch("", &[text]).unwrap().remove(0);
+    let want = reference.encode(text, true).unwrap();
+    assert_eq!((got.ids, got.type_ids), (want.get_ids().to_vec(), want.get_type_ids().to_vec()));
+
+    // a template naming a special token it does not define: loading does not panic
+    let mut json = base.clone();
+    json["post_processor"] = template(json!([token("[CLS]", 0), sequence_a(0), token("[NOPE]", 0)]), json!([sequence_a(0)]));
+    assert!(!load(&json, 128).is_native());
+
+    // special ids past the model's vocabulary are refused on both paths
+    let mut json = base.clone();
+    json["post_processor"] = json!({"type": "BertProcessing", "sep": ["[SEP]", 102], "cls": ["[CLS]", 40000]});
+    let native = load(&json, 128);
+    assert!(native.is_native());
+    let library = TextTokenizer::new(Tokenizer::from_bytes(serde_json::to_vec(&json).unwrap()).unwrap(), path.clone(), 128, false).unwrap();
+    for tok in [&native, &library] {
+        let err = tok.check_vocab_size(Some(30522)).unwrap_err();
+        assert!(err.to_string().contains("up to 40000"), "{err}");
+        tok.check_vocab_size(Some(40001)).unwrap();
+    }
+}
